@@ -1,0 +1,1 @@
+"""Data: procedural scenes, real-data loaders, degradations, protocol metrics, classical baselines."""

@@ -1,0 +1,1 @@
+"""Runtimes: backends (convert, load, run, time), device profiles and device connections."""
