@@ -1,0 +1,33 @@
+"""Atomic file writes: a reader (or an interrupted job) never sees a half-written file."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+
+def atomic_write(path: os.PathLike | str, write: Callable[[str], None]) -> Path:
+    """Call write(tmp_path) on a temp file next to path, then os.replace it into place."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return p
+
+
+def atomic_write_text(path: os.PathLike | str, text: str) -> Path:
+    """Write text atomically."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def atomic_write_bytes(path: os.PathLike | str, data: bytes) -> Path:
+    """Write bytes atomically."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))

@@ -1,0 +1,18 @@
+"""Shared fixtures: paths to ../shared data, small search spaces."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+MIDDLEBURY = SHARED / "data" / "middlebury"
+
+
+@pytest.fixture
+def middlebury_dir() -> Path:
+    """The 30 real Middlebury RGB-D pairs (skips when ../shared is absent)."""
+    if not (MIDDLEBURY / "Depth").is_dir():
+        pytest.skip(f"real data not found at {MIDDLEBURY}")
+    return MIDDLEBURY
