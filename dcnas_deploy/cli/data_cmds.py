@@ -1,0 +1,145 @@
+"""`dcnas-deploy evaluate` and `dcnas-deploy upsample`: score upsamplers on datasets, upsample one image."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from dcnas_deploy.cli.common import console, user_errors
+
+MODEL_HELP = ("bicubic | guided-filter | jbu (parameters as name:key=value,...) or a model file "
+              "(.pt/.onnx/.xml/.tflite once their loaders are installed)")
+DATA_HELP = ("synthetic[:n=24,size=256] | middlebury:PATH | lu:PATH | nyu:PATH | rgbdd:PATH | folder:PATH")
+
+
+def _fmt(v: float) -> str:
+    return "—" if v != v else ("inf" if v == float("inf") else f"{v:.4f}")
+
+
+def evaluate_cmd(
+    model: List[str] = typer.Option(..., "--model", "-m", help=MODEL_HELP + ". Repeat to compare several."),
+    data: str = typer.Option("synthetic", "--data", "-d", help=DATA_HELP),
+    scale: int = typer.Option(8, "--scale", "-s", min=1, help="Upsampling factor (the paper uses 4, 8, 16)."),
+    split: str = typer.Option("test", "--split", help="train | val | test | all (nyu also: trainval)."),
+    per_image: bool = typer.Option(False, "--per-image", help="Also print one row per image."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write results JSON here and a CSV beside it."),
+    save_images: Optional[Path] = typer.Option(None, "--save-images",
+                                               help="Folder for side-by-side PNGs (guide/LR/output/GT/error)."),
+    noise: float = typer.Option(0.0, "--noise", min=0.0,
+                                help="Gaussian noise level on the LR (paper §IV-B uses 25: σ = 5/255 of the GT range)."),
+    synthetic_lr: bool = typer.Option(False, "--synthetic-lr",
+                                      help="Ignore real LR captures (RGB-D-D) and bicubic-downsample the HR instead."),
+    protocol: Optional[str] = typer.Option(None, "--protocol",
+                                           help="Override the scoring protocol: nyu | rgbdd | middlebury | metres | raw."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Score only the first N images."),
+) -> None:
+    """Score upsamplers on a dataset with its published protocol (RMSE, MAE, PSNR, SSIM)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    from dcnas_deploy.data.evaluation import evaluate, save_results, slug
+    from dcnas_deploy.data.registry import open_dataset
+    from dcnas_deploy.upsamplers import create_upsampler
+
+    dataset = open_dataset(data, split, protocol=protocol, limit=limit)
+    upsamplers = [(spec, create_upsampler(spec, scale)) for spec in model]
+    console.print(f"[bold]{dataset.describe()}[/] — ×{scale}" + (f", noise level {noise:g}" if noise else ""))
+    results = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, transient=True) as progress:
+        for spec, up in upsamplers:
+            task = progress.add_task(f"{spec}", total=len(dataset))
+            img_dir = None
+            if save_images is not None:
+                img_dir = save_images / slug(spec) if len(upsamplers) > 1 else save_images
+            results.append(evaluate(up, dataset, scale, noise_level=noise, use_real_lr=not synthetic_lr,
+                                    save_images=img_dir, model_name=spec, dataset_name=data,
+                                    on_image=lambda _r, t=task: progress.advance(t)))
+    unit = dataset.protocol.unit
+    if per_image:
+        for res in results:
+            table = Table(title=f"{res.model} ×{scale} per image")
+            for col in ("image", f"RMSE ({unit})", f"MAE ({unit})", "PSNR (dB)", "SSIM"):
+                table.add_column(col, justify="left" if col == "image" else "right")
+            for r in res.images:
+                table.add_row(r.name, *(_fmt(r.metrics[m]) for m in ("rmse", "mae", "psnr", "ssim")))
+            console.print(table)
+    table = Table(title=f"{dataset.describe()} — ×{scale}, mean of per-image metrics")
+    for col in ("model", "images", f"RMSE ({unit})", f"MAE ({unit})", "PSNR (dB)", "SSIM"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    best = min(r.mean()["rmse"] for r in results)
+    for res in results:
+        m = res.mean()
+        rmse_txt = _fmt(m["rmse"])
+        table.add_row(res.model, str(len(res.images)), f"[bold green]{rmse_txt}[/]" if len(results) > 1
+                      and m["rmse"] == best else rmse_txt, *(_fmt(m[k]) for k in ("mae", "psnr", "ssim")))
+    console.print(table)
+    if out is not None:
+        paths = save_results(results, out)
+        console.print("wrote " + ", ".join(str(p) for p in paths))
+    if save_images is not None:
+        console.print(f"comparison images in {save_images}")
+
+
+def _guide_for(guide, lr_shape, scale: Optional[int]):
+    """(guide, scale): the scale inferred or checked, the guide cropped by at most scale−1 px (mod-crop)."""
+    from dcnas_deploy.errors import DcnasError
+
+    H, W = guide.shape[:2]
+    h, w = lr_shape
+    s = scale if scale is not None else max(1, min(H // h, W // w))
+    if s < 1 or not (s * h <= H < s * h + s and s * w <= W < s * w + s):
+        want = f"×{scale}" if scale is not None else "an integer scale s"
+        raise DcnasError(f"guide is {H}×{W} but the LR depth is {h}×{w}: for {want} the guide must be "
+                         f"s·{h}×s·{w} (up to s−1 extra rows/columns, which are cropped)"
+                         + (f"; at ×{scale} that is {scale * h}×{scale * w}" if scale is not None else ""))
+    return guide[: s * h, : s * w], s
+
+
+def upsample_cmd(
+    model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
+    depth: Path = typer.Option(..., "--depth", help="Low-resolution depth: 16/8-bit PNG, .npy, .pfm or float TIFF."),
+    rgb: Path = typer.Option(..., "--rgb", help="High-resolution RGB guide (PNG/JPEG/...)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output depth (.png keeps the input PNG's bit depth; "
+                                                             ".npy/.pfm float32)."),
+    scale: Optional[int] = typer.Option(None, "--scale", "-s", min=1,
+                                        help="Upsampling factor; default: guide size / LR size."),
+    preview: Optional[Path] = typer.Option(None, "--preview", help="Also write a side-by-side PNG (guide/LR/output)."),
+) -> None:
+    """Upsample your own LR depth with an HR RGB guide; writes depth in the input's units and format."""
+    import numpy as np
+
+    from dcnas_deploy.data.holes import invalid_mask
+    from dcnas_deploy.data.io import read_depth_file, read_guide, write_depth
+    from dcnas_deploy.upsamplers import create_upsampler
+
+    lr, fmt = read_depth_file(depth)
+    guide = read_guide(rgb)
+    full = guide.shape[:2]
+    guide, s = _guide_for(guide, lr.shape, scale)
+    if guide.shape[:2] != full:
+        console.print(f"note: guide cropped from {full[0]}×{full[1]} to {guide.shape[0]}×{guide.shape[1]} "
+                      f"(= ×{s} the LR {lr.shape[0]}×{lr.shape[1]})")
+    holes = int(invalid_mask(lr).sum())
+    if holes:
+        console.print(f"note: {holes} LR pixels are holes (0/NaN); they are filled from the nearest valid pixel")
+    up = create_upsampler(model, s)
+    sr = up(lr, guide)
+    out_fmt = fmt if output.suffix.lower() == ".png" else None
+    write_depth(output, sr, out_fmt)
+    valid = sr[np.isfinite(sr)]
+    console.print(f"wrote {output} ({sr.shape[0]}×{sr.shape[1]}, ×{s} with {model}; depth "
+                  f"{valid.min():.4g}–{valid.max():.4g} in the input's units)")
+    if preview is not None:
+        from dcnas_deploy.data.protocols import get_protocol
+        from dcnas_deploy.data.visualize import save_comparison
+
+        save_comparison(preview, guide, lr, sr, None, get_protocol("raw"), f"{model} ×{s}")
+        console.print(f"wrote {preview}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `evaluate` and `upsample`."""
+    app.command("evaluate")(user_errors(evaluate_cmd))
+    app.command("upsample")(user_errors(upsample_cmd))

@@ -1,0 +1,90 @@
+"""`dcnas-deploy devices` and `dcnas-deploy benchmark`: device profiles and end-to-end timing."""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from dcnas_deploy.cli.common import console, user_errors
+
+
+def devices(
+    check: bool = typer.Option(True, "--check/--no-check", help="Probe whether each device is reachable now."),
+) -> None:
+    """List device profiles (devices/*.yaml and $DCNAS_DEVICES) and whether each is reachable now."""
+    from rich import box
+    from rich.table import Table
+
+    from dcnas_deploy.errors import DcnasError
+    from dcnas_deploy.runtimes.connections import check_reachable
+    from dcnas_deploy.runtimes.devices import DEFAULT_DEVICE, device_dirs, known_devices, load_device
+
+    table = Table(title="Device profiles", box=box.SIMPLE_HEAD, pad_edge=False,
+                  caption=f"* default device; profiles from {', '.join(str(d) for d in device_dirs())}")
+    for col in ("name", "runtime:device", "prec", "thr", "conn", "ok"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("why not / where", overflow="fold")
+    names = known_devices()
+    with console.status("checking devices...") if check else contextlib.nullcontext():
+        for name in names:
+            try:
+                p = load_device(name)
+            except DcnasError as exc:
+                table.add_row(name, "", "", "", "", "[red]bad[/]", f"[red]{exc}[/]")
+                continue
+            if check:
+                ok, why = check_reachable(p)
+                status = "[green]yes[/]" if ok else "[yellow]no[/]"
+            else:
+                status, why = "?", "not checked"
+            label = p.name + (" *" if p.name == DEFAULT_DEVICE else "")
+            table.add_row(label, f"{p.runtime}:{p.runtime_device}", p.precision, str(p.threads), p.connection_kind,
+                          status, why)
+    console.print(table)
+
+
+def benchmark(
+    model: Path = typer.Argument(..., help="Model file (.onnx, .xml, .tflite, .pt2) or ARCH.yaml to time end to end."),
+    device: str = typer.Option("cpu", "--device", "-d", help="Device profile name (see `devices`) or path to a profile YAML."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Override the profile's fixed thread count."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the result (with provenance) as JSON."),
+    hr: Optional[str] = typer.Option(None, "--hr", help="HR size HxW for an ARCH.yaml input (default: its meta or 256x256)."),
+    width: Optional[int] = typer.Option(None, "--width", help="Base width for an ARCH.yaml input."),
+    scale: Optional[int] = typer.Option(None, "--scale", help="Scale for an ARCH.yaml input."),
+) -> None:
+    """Time MODEL end to end on a device (warm-up, >=50 runs and >=1 s; median, p10, p90)."""
+    import json
+
+    from rich import box
+    from rich.table import Table
+
+    from dcnas_deploy.fileio import atomic_write_text
+    from dcnas_deploy.runtimes.benchmark import benchmark as run_benchmark
+    from dcnas_deploy.runtimes.devices import load_device
+
+    profile = load_device(device).with_threads(threads)
+    with console.status(f"timing {model.name} on {profile.name} ({profile.runtime} {profile.runtime_device}, "
+                        f"{profile.precision}, {profile.threads} threads)..."):
+        from dcnas_deploy.cli.arch_cmds import parse_hw
+
+        result = run_benchmark(model, profile, options={"hr_size": parse_hw(hr) if hr else None, "width": width,
+                                                        "scale": scale})
+    t = result.timing
+    table = Table(title=f"{model.name} on {profile.name}", box=box.SIMPLE_HEAD,
+                  caption=f"{profile.runtime}:{profile.runtime_device}, {profile.precision}, "
+                          f"{profile.threads} thread(s), {profile.connection_kind}")
+    for col in ("median ms", "p10 ms", "p90 ms", "runs"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_row(f"{t.median_ms:.4f}", f"{t.p10_ms:.4f}", f"{t.p90_ms:.4f}", str(t.count))
+    console.print(table)
+    if json_out is not None:
+        atomic_write_text(json_out, json.dumps(result.to_dict(), indent=2) + "\n")
+        console.print(f"wrote {json_out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `devices` and `benchmark` to the CLI."""
+    app.command("devices")(user_errors(devices))
+    app.command("benchmark")(user_errors(benchmark))

@@ -1,0 +1,136 @@
+"""Score an upsampler on a dataset under the dataset's protocol: per-image metrics and their means."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+from dcnas_deploy.data.degrade import make_triple
+from dcnas_deploy.data.metrics import METRICS, compute_metrics
+from dcnas_deploy.data.protocols import EvalProtocol
+from dcnas_deploy.data.registry import Dataset
+
+
+@dataclass
+class ImageResult:
+    """Metrics of one image."""
+
+    name: str
+    metrics: Dict[str, float]
+
+
+@dataclass
+class EvaluationResult:
+    """One model on one dataset at one scale: per-image metrics, their means, and the settings used."""
+
+    model: str
+    dataset: str
+    split: str
+    scale: int
+    protocol: EvalProtocol
+    noise_level: float = 0.0
+    real_lr: bool = False
+    images: List[ImageResult] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    """Wall time of the whole evaluation (bookkeeping, not a latency measurement)."""
+
+    def mean(self) -> Dict[str, float]:
+        """Mean of each metric over the images (the number papers report)."""
+        if not self.images:
+            return {m: math.nan for m in METRICS}
+        return {m: sum(r.metrics[m] for r in self.images) / len(self.images) for m in METRICS}
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-safe dict (non-finite numbers become null)."""
+        def clean(d: Dict[str, float]) -> Dict[str, Optional[float]]:
+            return {k: (float(v) if math.isfinite(v) else None) for k, v in d.items()}
+
+        return {"model": self.model, "dataset": self.dataset, "split": self.split, "scale": self.scale,
+                "protocol": self.protocol.to_dict(), "noise_level": self.noise_level, "real_lr": self.real_lr,
+                "count": len(self.images), "mean": clean(self.mean()), "elapsed_s": round(self.elapsed_s, 3),
+                "images": [{"name": r.name, **clean(r.metrics)} for r in self.images]}
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "EvaluationResult":
+        """Inverse of to_dict."""
+        def num(v: Any) -> float:
+            return math.nan if v is None else float(v)
+
+        return cls(d["model"], d["dataset"], d["split"], int(d["scale"]), EvalProtocol(**d["protocol"]),
+                   float(d.get("noise_level", 0.0)), bool(d.get("real_lr", False)),
+                   [ImageResult(i["name"], {m: num(i.get(m)) for m in METRICS}) for i in d["images"]],
+                   float(d.get("elapsed_s", 0.0)))
+
+    def csv_rows(self) -> List[Dict[str, Any]]:
+        """One row per image plus a 'mean' row."""
+        base = {"model": self.model, "dataset": self.dataset, "split": self.split, "scale": self.scale,
+                "unit": self.protocol.unit}
+        rows = [{**base, "image": r.name, **r.metrics} for r in self.images]
+        rows.append({**base, "image": "mean", **self.mean()})
+        return rows
+
+
+def save_results(results: List[EvaluationResult], json_path: os.PathLike | str) -> List[Path]:
+    """Write results to JSON ({"results": [...]}) and a CSV with the same stem, atomically; returns both paths."""
+    from dcnas_deploy.fileio import atomic_write_text
+
+    json_path = Path(json_path)
+    csv_path = json_path.with_suffix(".csv")
+    text = json.dumps({"results": [r.to_dict() for r in results]}, indent=2)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["model", "dataset", "split", "scale", "unit", "image", *METRICS])
+    writer.writeheader()
+    for r in results:
+        for row in r.csv_rows():
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return [atomic_write_text(json_path, text), atomic_write_text(csv_path, buf.getvalue())]
+
+
+def load_results(json_path: os.PathLike | str) -> List[EvaluationResult]:
+    """Read a file written by save_results."""
+    data = json.loads(Path(json_path).read_text())
+    return [EvaluationResult.from_dict(d) for d in data["results"]]
+
+
+def slug(text: str) -> str:
+    """A file-name-safe version of a model spec or sample name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "item"
+
+
+def evaluate(upsampler: Callable, dataset: Dataset, scale: int, *, noise_level: float = 0.0,
+             use_real_lr: bool = True, save_images: Optional[os.PathLike | str] = None,
+             model_name: Optional[str] = None, dataset_name: Optional[str] = None,
+             on_image: Optional[Callable[[ImageResult], None]] = None) -> EvaluationResult:
+    """Run `upsampler` on every sample of `dataset` at `scale` and score it with the dataset's protocol.
+
+    `save_images`: a folder for side-by-side PNGs; `on_image` is called after each image (progress bars).
+    """
+    name = model_name or getattr(upsampler, "name", type(upsampler).__name__)
+    result = EvaluationResult(name, dataset_name or dataset.name, dataset.split, int(scale), dataset.protocol,
+                              float(noise_level))
+    start = time.perf_counter()
+    needs_gt = bool(getattr(upsampler, "needs_gt", False))
+    for sample in dataset:
+        triple = make_triple(sample, scale, noise_level=noise_level, use_real_lr=use_real_lr)
+        result.real_lr = result.real_lr or triple.real_lr
+        sr = upsampler(triple.lr, triple.guide, hr=triple.hr) if needs_gt else upsampler(triple.lr, triple.guide)
+        image = ImageResult(sample.name, compute_metrics(sr, triple.hr, dataset.protocol))
+        result.images.append(image)
+        if save_images is not None:
+            from dcnas_deploy.data.visualize import save_comparison
+
+            m = image.metrics
+            save_comparison(Path(save_images) / f"{slug(sample.name)}.png", triple.guide, triple.lr, sr, triple.hr,
+                            dataset.protocol, f"{name} ×{scale} — {sample.name}: RMSE {m['rmse']:.3f} "
+                                              f"{dataset.protocol.unit}")
+        if on_image is not None:
+            on_image(image)
+    result.elapsed_s = time.perf_counter() - start
+    return result

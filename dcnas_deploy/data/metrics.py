@@ -1,0 +1,99 @@
+"""Per-image depth metrics under a scoring protocol: RMSE, MAE, PSNR, SSIM.
+
+Every metric crops `protocol.border` pixels from each side, converts to reported units with
+`protocol.factor`, and ignores pixels whose ground truth is a hole (NaN/inf/0). Datasets report the
+mean of the per-image values (not a pooled RMSE), as the published tables do.
+PSNR/SSIM use `protocol.peak` as the data range, or the image's valid GT max−min when it is None.
+SSIM is Wang et al. 2004 (Gaussian window σ=1.5, 11×11, K1=0.01, K2=0.03), averaged over valid pixels
+at least 5 px from the (cropped) edge.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, Tuple
+
+import numpy as np
+
+from dcnas_deploy.data.holes import fill_holes, invalid_mask
+from dcnas_deploy.data.protocols import EvalProtocol
+from dcnas_deploy.errors import DcnasError
+
+METRICS = ("rmse", "mae", "psnr", "ssim")
+LOWER_IS_BETTER = {"rmse": True, "mae": True, "psnr": False, "ssim": False}
+
+
+def _scored(pred: np.ndarray, gt: np.ndarray, protocol: EvalProtocol) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pred, gt, valid) cropped and in reported units (float64)."""
+    pred, gt = np.asarray(pred), np.asarray(gt)
+    if pred.shape != gt.shape:
+        raise DcnasError(f"prediction is {pred.shape} but ground truth is {gt.shape}; they must match")
+    b = protocol.border
+    if b:
+        if min(gt.shape) <= 2 * b:
+            raise DcnasError(f"image {gt.shape} is too small for the {protocol.name} {b}-px border crop")
+        pred, gt = pred[b:-b, b:-b], gt[b:-b, b:-b]
+    valid = ~invalid_mask(gt)
+    if not valid.any():
+        raise DcnasError("ground truth has no valid pixels (all 0/NaN) inside the scored area")
+    bad = valid & ~np.isfinite(pred)
+    if bad.any():
+        raise DcnasError(f"prediction has {int(bad.sum())} NaN/inf pixels where the ground truth is valid")
+    f = float(protocol.factor)
+    return pred.astype(np.float64) * f, gt.astype(np.float64) * f, valid
+
+
+def rmse(pred: np.ndarray, gt: np.ndarray, protocol: EvalProtocol) -> float:
+    """Root-mean-square error over valid GT pixels, in the protocol's units."""
+    p, g, v = _scored(pred, gt, protocol)
+    return float(np.sqrt(np.mean((p[v] - g[v]) ** 2)))
+
+
+def mae(pred: np.ndarray, gt: np.ndarray, protocol: EvalProtocol) -> float:
+    """Mean absolute error over valid GT pixels, in the protocol's units."""
+    p, g, v = _scored(pred, gt, protocol)
+    return float(np.mean(np.abs(p[v] - g[v])))
+
+
+def _peak(g: np.ndarray, v: np.ndarray, protocol: EvalProtocol) -> float:
+    if protocol.peak is not None:
+        return float(protocol.peak)
+    span = float(g[v].max() - g[v].min())
+    return span if span > 0 else 1.0
+
+
+def psnr(pred: np.ndarray, gt: np.ndarray, protocol: EvalProtocol) -> float:
+    """Peak signal-to-noise ratio in dB over valid GT pixels (inf for a perfect prediction)."""
+    p, g, v = _scored(pred, gt, protocol)
+    err = float(np.sqrt(np.mean((p[v] - g[v]) ** 2)))
+    return math.inf if err == 0 else 20.0 * math.log10(_peak(g, v, protocol) / err)
+
+
+def ssim(pred: np.ndarray, gt: np.ndarray, protocol: EvalProtocol) -> float:
+    """Structural similarity (Gaussian-window SSIM) averaged over valid GT pixels."""
+    from scipy.ndimage import gaussian_filter
+
+    p, g, v = _scored(pred, gt, protocol)
+    peak = _peak(g, v, protocol)
+    if not v.all():  # holes would create fake structure: give them the nearest valid values first
+        g = fill_holes(np.where(v, g, np.nan), "ground truth").astype(np.float64)
+        p = np.where(v, p, g)
+
+    def blur(x: np.ndarray) -> np.ndarray:
+        return gaussian_filter(x, sigma=1.5, truncate=3.5, mode="reflect")
+
+    mu_p, mu_g = blur(p), blur(g)
+    var_p = blur(p * p) - mu_p ** 2
+    var_g = blur(g * g) - mu_g ** 2
+    cov = blur(p * g) - mu_p * mu_g
+    c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2
+    smap = ((2 * mu_p * mu_g + c1) * (2 * cov + c2)) / ((mu_p ** 2 + mu_g ** 2 + c1) * (var_p + var_g + c2))
+    pad = 5
+    if min(smap.shape) > 2 * pad + 1:
+        smap, v = smap[pad:-pad, pad:-pad], v[pad:-pad, pad:-pad]
+    return float(smap[v].mean()) if v.any() else float(smap.mean())
+
+
+def compute_metrics(pred: np.ndarray, gt: np.ndarray, protocol: EvalProtocol) -> Dict[str, float]:
+    """All of METRICS for one image."""
+    return {"rmse": rmse(pred, gt, protocol), "mae": mae(pred, gt, protocol), "psnr": psnr(pred, gt, protocol),
+            "ssim": ssim(pred, gt, protocol)}

@@ -1,0 +1,59 @@
+"""Depth normalisation (spec §1): per-image min–max of the ground truth (`gt`) or of the LR (`lr`).
+
+`gt` is the published protocol (it peeks at the answer; use it only to compare with papers);
+`lr` is deployable and the default for exported models and for a user's own images.
+Both ignore holes (NaN/inf/0) when taking min and max.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from dcnas_deploy.data.holes import invalid_mask
+from dcnas_deploy.errors import ConfigError, DcnasError
+
+NORM_MODES = ("gt", "lr")
+
+
+@dataclass(frozen=True)
+class MinMax:
+    """An affine map x → (x − lo) / (hi − lo) and its inverse; a flat image maps with span 1."""
+
+    lo: float
+    hi: float
+
+    @property
+    def span(self) -> float:
+        """hi − lo, or 1 for a constant image (so normalising never divides by zero)."""
+        s = self.hi - self.lo
+        return s if s > 0 else 1.0
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """Dataset units → normalised (float32)."""
+        return ((np.asarray(x, dtype=np.float32) - np.float32(self.lo)) / np.float32(self.span)).astype(np.float32)
+
+    def invert(self, y: np.ndarray) -> np.ndarray:
+        """Normalised → dataset units (float32)."""
+        return (np.asarray(y, dtype=np.float32) * np.float32(self.span) + np.float32(self.lo)).astype(np.float32)
+
+
+def minmax_of(depth: np.ndarray, what: str = "depth") -> MinMax:
+    """Min and max over the valid (non-hole) pixels of `depth`."""
+    d = np.asarray(depth, dtype=np.float32)
+    valid = d[~invalid_mask(d)]
+    if valid.size == 0:
+        raise DcnasError(f"{what} has no valid pixels (all 0/NaN): cannot normalise it")
+    return MinMax(float(valid.min()), float(valid.max()))
+
+
+def norm_stats(mode: str, lr: np.ndarray, hr: Optional[np.ndarray] = None) -> MinMax:
+    """The MinMax for normalisation `mode` ('gt' needs the HR ground truth, 'lr' only the input)."""
+    if mode == "lr":
+        return minmax_of(lr, "LR depth")
+    if mode == "gt":
+        if hr is None:
+            raise ConfigError("normalisation mode 'gt' needs the ground truth; use 'lr' for inference")
+        return minmax_of(hr, "ground-truth depth")
+    raise ConfigError(f"unknown normalisation mode {mode!r}; known: {list(NORM_MODES)}")

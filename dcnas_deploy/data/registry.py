@@ -1,0 +1,181 @@
+"""Datasets by spec string: ``open_dataset("middlebury:PATH")`` picks a loader by the prefix.
+
+Loaders register themselves with ``@register_dataset(prefix, usage)``; the built-in loader modules are
+imported on first use so importing this module stays cheap.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
+
+import numpy as np
+
+from dcnas_deploy.data.protocols import EvalProtocol, get_protocol
+from dcnas_deploy.data.sample import Sample
+from dcnas_deploy.errors import ConfigError, DcnasError
+
+SPLITS = ("train", "val", "test", "all")
+
+_BUILTIN_MODULES = ("synthetic", "middlebury", "nyu", "rgbdd", "folder")
+
+
+class Dataset:
+    """A sequence of Samples with the scoring protocol that applies to it."""
+
+    name: str = "dataset"
+    protocol: EvalProtocol
+    split: str = "test"
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def load(self, index: int) -> Sample:
+        """Load sample `index` (0 ≤ index < len)."""
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> Sample:
+        n = len(self)
+        if not isinstance(index, (int, np.integer)):
+            raise TypeError(f"dataset index must be an int, got {type(index).__name__}")
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError(f"index {index} out of range for {self.name} ({n} samples)")
+        return self.load(int(index))
+
+    def __iter__(self) -> Iterator[Sample]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def describe(self) -> str:
+        """One line for tables and logs."""
+        return f"{self.name}: {len(self)} samples ({self.split} split), protocol {self.protocol.name}"
+
+
+class Subset(Dataset):
+    """The samples of `base` at `indices`, same protocol."""
+
+    def __init__(self, base: Dataset, indices: Sequence[int]):
+        self.base, self.indices = base, list(indices)
+        self.name, self.protocol, self.split = base.name, base.protocol, base.split
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def load(self, index: int) -> Sample:
+        return self.base[self.indices[index]]
+
+
+@dataclass(frozen=True)
+class PairFiles:
+    """Where one sample lives on disk."""
+
+    name: str
+    depth: Path
+    guide: Path
+    lr: Optional[Path] = None
+
+
+class FilePairDataset(Dataset):
+    """A dataset backed by a list of (depth, guide[, real LR]) files; subclasses only build the list."""
+
+    def __init__(self, name: str, pairs: List[PairFiles], protocol: str, split: str, units: str):
+        self.name, self.pairs, self.split, self.units = name, pairs, split, units
+        self.protocol = get_protocol(protocol)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def load(self, index: int) -> Sample:
+        from dcnas_deploy.data.io import read_depth, read_guide
+
+        p = self.pairs[index]
+        depth = read_depth(p.depth)
+        guide = read_guide(p.guide)
+        if guide.shape[:2] != depth.shape:
+            raise DcnasError(f"{self.name} sample {p.name!r}: guide {p.guide} is {guide.shape[0]}×{guide.shape[1]} "
+                             f"but depth {p.depth} is {depth.shape[0]}×{depth.shape[1]}; they must match")
+        lr = read_depth(p.lr) if p.lr is not None else None
+        return Sample(p.name, guide, depth, lr, self.units)
+
+
+DatasetFactory = Callable[..., Dataset]
+_FACTORIES: Dict[str, DatasetFactory] = {}
+_USAGE: Dict[str, str] = {}
+
+
+def register_dataset(prefix: str, usage: str) -> Callable[[DatasetFactory], DatasetFactory]:
+    """Decorator: register factory(path: str | None, split: str, **kw) -> Dataset under `prefix`."""
+
+    def deco(factory: DatasetFactory) -> DatasetFactory:
+        _FACTORIES[prefix] = factory
+        _USAGE[prefix] = usage
+        return factory
+
+    return deco
+
+
+def _load_builtins() -> None:
+    for mod in _BUILTIN_MODULES:
+        importlib.import_module(f"dcnas_deploy.data.{mod}")
+
+
+def known_datasets() -> Dict[str, str]:
+    """prefix -> usage line, for every registered loader."""
+    _load_builtins()
+    return dict(sorted(_USAGE.items()))
+
+
+def _known_text() -> str:
+    return "; ".join(_USAGE[k] for k in sorted(_USAGE))
+
+
+def check_split(split: str, allowed: Sequence[str] = SPLITS) -> str:
+    """Return `split` if allowed, else a ConfigError listing the allowed ones."""
+    if split not in allowed:
+        raise ConfigError(f"unknown split {split!r}; expected one of {list(allowed)}")
+    return split
+
+
+def open_dataset(spec: str, split: str = "test", *, protocol: Optional[str] = None,
+                 limit: Optional[int] = None, **kw) -> Dataset:
+    """Open the dataset named by `spec` ('synthetic', 'nyu:PATH', ...) for `split`.
+
+    `protocol` overrides the loader's scoring protocol (e.g. 'nyu' for a folder in metres);
+    `limit` keeps the first N samples; other keywords go to the loader.
+    """
+    _load_builtins()
+    prefix, _, rest = str(spec).partition(":")
+    prefix = prefix.strip().lower()
+    if prefix not in _FACTORIES:
+        hint = f" (for a folder of pairs use folder:{spec})" if Path(spec).is_dir() else ""
+        raise ConfigError(f"unknown dataset spec {spec!r}{hint}; known: {_known_text()}")
+    ds = _FACTORIES[prefix](rest or None, split, **kw)
+    if protocol is not None:
+        ds.protocol = get_protocol(protocol)
+    if limit is not None:
+        if limit < 1:
+            raise ConfigError(f"limit must be ≥ 1, got {limit}")
+        ds = Subset(ds, range(min(limit, len(ds))))
+    if len(ds) == 0:
+        raise DcnasError(f"dataset {spec!r} has no samples in split {split!r}")
+    return ds
+
+
+def require_path(path: Optional[str], prefix: str, layout: str) -> Path:
+    """PATH of a 'prefix:PATH' spec as an existing path, or an error describing the expected layout."""
+    if not path:
+        raise ConfigError(f"dataset spec '{prefix}' needs a path: {prefix}:PATH ({layout})")
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DcnasError(f"{prefix} dataset path not found: {p} (expected {layout})")
+    return p
+
+
+def reject_unknown(prefix: str, kw: dict, allowed: Sequence[str] = ()) -> None:
+    """ConfigError for loader keywords the loader does not take."""
+    unknown = sorted(set(kw) - set(allowed))
+    if unknown:
+        raise ConfigError(f"dataset '{prefix}' takes no option(s) {unknown}; it takes: {sorted(allowed) or 'none'}")

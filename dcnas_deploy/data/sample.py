@@ -1,0 +1,38 @@
+"""The units every data path passes around: a dataset Sample and a model-ready (lr, guide, hr) Triple."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+
+@dataclass
+class Sample:
+    """One RGB-D pair as stored: guide H×W×3 in [0,1], HR depth H×W in dataset units (NaN/0 = hole)."""
+
+    name: str
+    guide: np.ndarray
+    depth_hr: np.ndarray
+    depth_lr: Optional[np.ndarray] = None
+    """A real low-resolution capture (e.g. RGB-D-D's phone ToF), or None when LR is synthesised."""
+    units: str = ""
+    """Depth units as a word: 'm', 'mm', '0-255', or '' when unknown."""
+
+    @property
+    def shape(self) -> tuple:
+        """HR height and width."""
+        return tuple(self.depth_hr.shape[:2])
+
+
+@dataclass
+class Triple:
+    """Model inputs and target for one sample at one scale: lr h×w, guide (s·h)×(s·w)×3, hr (s·h)×(s·w)."""
+
+    name: str
+    lr: np.ndarray
+    guide: np.ndarray
+    hr: np.ndarray
+    scale: int
+    real_lr: bool = False
+    """True when `lr` is a real capture rather than bicubic-downsampled ground truth."""

@@ -1,0 +1,129 @@
+"""End-to-end benchmark of one input (a model file, later an architecture) on one device profile.
+
+What `benchmark` accepts is a registry of input kinds: each turns its input into a model file the
+profile's runtime loads. Adding an input kind (e.g. ARCH.yaml: build, convert, then time) is one
+entry in INPUT_KINDS.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from dcnas_deploy.errors import ConfigError, DcnasError, DeviceError
+from dcnas_deploy.runtimes.devices import DeviceProfile
+from dcnas_deploy.runtimes.files import RUNTIME_SUFFIXES
+from dcnas_deploy.runtimes.protocol import Protocol, Timing
+
+
+@dataclass(frozen=True)
+class InputKind:
+    """One kind of thing `benchmark` can time."""
+
+    name: str
+    matches: Callable[[Path], bool]
+    prepare: Optional[Callable[[Path, DeviceProfile, Path], Path]]
+    """(input, profile, scratch dir) -> a model file the profile's runtime loads."""
+    description: str
+    build: Optional[Callable[[Path, Dict[str, Any]], Tuple[Any, tuple]]] = None
+    """(input, options) -> (torch module, example inputs), timed with runtimes.modules.measure_modules."""
+
+
+_ALL_SUFFIXES = sorted({s for suffixes in RUNTIME_SUFFIXES.values() for s in suffixes})
+
+
+def _prepare_model_file(path: Path, profile: DeviceProfile, workdir: Path) -> Path:
+    """A model file is timed as is, if the profile's runtime loads its format."""
+    loads = RUNTIME_SUFFIXES[profile.runtime]
+    if path.suffix not in loads:
+        runtimes = sorted(r for r, s in RUNTIME_SUFFIXES.items() if path.suffix in s)
+        raise ConfigError(f"device {profile.name} runs {profile.runtime}, which loads {list(loads)} files; "
+                          f"{path.name} is for {runtimes} (pick a device with that runtime, see `dcnas-deploy devices`)")
+    return path
+
+
+INPUT_KINDS: Dict[str, InputKind] = {
+    "model-file": InputKind("model-file", lambda p: p.suffix in _ALL_SUFFIXES, _prepare_model_file,
+                            f"a model file ({', '.join(_ALL_SUFFIXES)})"),
+}
+"""input kind name -> InputKind; the first whose `matches` accepts the input handles it."""
+
+
+def input_kind_for(path: Path) -> InputKind:
+    """The input kind that handles `path`, or ConfigError listing what is accepted."""
+    for kind in INPUT_KINDS.values():
+        if kind.matches(path):
+            return kind
+    accepted = "; ".join(k.description for k in INPUT_KINDS.values())
+    raise ConfigError(f"don't know how to benchmark {path.name}: expected {accepted}")
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    """One end-to-end timing with its provenance."""
+
+    input: str
+    input_kind: str
+    device: DeviceProfile
+    timing: Timing
+    protocol: Protocol
+    host: Dict[str, Any]
+    date: str
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain dict for JSON."""
+        return {"input": self.input, "input_kind": self.input_kind, "device": self.device.to_dict(),
+                "timing": self.timing.to_dict(), "protocol": self.protocol.to_dict(), "host": self.host,
+                "date": self.date}
+
+
+def _build_arch(path: Path, options: Dict[str, Any]):
+    """An ARCH.yaml as a randomly initialised SubNet at the requested geometry (latency needs no weights)."""
+    import torch
+
+    from dcnas_deploy.model.subnet import SubNet
+    from dcnas_deploy.space import Arch, SearchSpace
+
+    arch = Arch.from_yaml(path)
+    geometry = dict((arch.meta.get("space") or {}))
+    geometry.update({k: v for k, v in options.items() if v is not None})
+    space = SearchSpace.from_dict(geometry) if geometry else SearchSpace()
+    h, w = space.hr_size
+    torch.manual_seed(0)
+    return SubNet(space, arch).eval(), (torch.rand(1, space.target_channels, h // space.scale, w // space.scale),
+                                        torch.rand(1, space.guide_channels, h, w))
+
+
+INPUT_KINDS["arch"] = InputKind("arch", lambda p: p.suffix in (".yaml", ".yml"), None,
+                                "an architecture YAML (timed at --hr/--width/--scale)", build=_build_arch)
+
+
+def benchmark(path, profile: DeviceProfile, protocol: Protocol = Protocol(),
+              options: Optional[Dict[str, Any]] = None) -> BenchmarkResult:
+    """Time `path` end to end on `profile` (through its connection) under `protocol`.
+
+    `options` are geometry settings for inputs that are built (ARCH.yaml): width, scale, hr_size.
+    """
+    from dcnas_deploy.runtimes.connections import connect
+
+    path = Path(path)
+    if not path.exists():
+        raise DcnasError(f"input not found: {path}")
+    kind = input_kind_for(path)
+    conn = connect(profile)
+    ok, why = conn.reachable()
+    if not ok:
+        raise DeviceError(f"device {profile.name} is not reachable: {why}")
+    if kind.build is not None:
+        from dcnas_deploy.runtimes.modules import measure_modules
+
+        timing = measure_modules(profile, [kind.build(path, dict(options or {}))], protocol)[0]
+    else:
+        with tempfile.TemporaryDirectory(prefix="dcnas-bench-") as tmp:
+            model_file = kind.prepare(path, profile, Path(tmp))
+            timing = conn.measure([model_file], protocol)[0]
+    return BenchmarkResult(input=str(path), input_kind=kind.name, device=profile, timing=timing,
+                           protocol=protocol, host=conn.info(),
+                           date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))

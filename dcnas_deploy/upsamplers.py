@@ -1,0 +1,268 @@
+"""Upsamplers: anything that maps (LR depth, HR guide) to HR depth, by name or by model file.
+
+Contract (every upsampler, classical or learned)::
+
+    up = create_upsampler("guided-filter", scale=8)       # or "model.onnx", "jbu:sigma_range=0.05"
+    sr = up(lr, guide)   # lr: h×w float32 in dataset units (NaN/0 = hole); guide: (s·h)×(s·w)×3 in [0,1]
+                         # sr: (s·h)×(s·w) float32 in the same units as lr
+
+Holes in `lr` are filled with the nearest valid LR pixel (dcnas_deploy.data.holes.fill_holes) before
+any method runs; `BaseUpsampler` does this, so subclasses see hole-free input.
+
+Names are registered with ``@register_upsampler("name")`` on a factory ``(scale, **params)``; model
+files are dispatched by suffix to loaders registered with ``@register_file_loader([".onnx"])`` on a
+factory ``(path, scale, **params)``. Loader modules listed in FILE_LOADER_MODULES are imported on first
+use, so a runtime is only imported when a file of its kind is opened. Learned models that work on
+normalised depth should wrap their runtime call in NormalizedUpsampler (spec §1 `lr` mode).
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Protocol, Sequence
+
+import numpy as np
+
+from dcnas_deploy.errors import ConfigError, DcnasError
+
+class Upsampler(Protocol):
+    """Callable (lr h×w, guide H×W×3) -> H×W depth in lr's units; has `name` and `scale`."""
+
+    name: str
+    scale: int
+
+    def __call__(self, lr: np.ndarray, guide: np.ndarray) -> np.ndarray:
+        ...
+
+
+def check_pair(lr: np.ndarray, guide: np.ndarray, scale: int) -> None:
+    """Raise DcnasError unless lr is h×w and guide is (scale·h)×(scale·w)×3."""
+    lr, guide = np.asarray(lr), np.asarray(guide)
+    if lr.ndim != 2:
+        raise DcnasError(f"LR depth must be a single-channel h×w array, got shape {lr.shape}")
+    if guide.ndim != 3 or guide.shape[2] != 3:
+        raise DcnasError(f"guide must be an H×W×3 RGB array, got shape {guide.shape}")
+    h, w = lr.shape
+    if guide.shape[:2] != (h * scale, w * scale):
+        raise DcnasError(f"guide is {guide.shape[0]}×{guide.shape[1]} but the LR is {h}×{w}; at ×{scale} the guide "
+                         f"must be exactly {h * scale}×{w * scale} (mod-crop the guide or pick the right scale)")
+
+
+class BaseUpsampler:
+    """Shape checks and the shared hole filling around `upsample(lr_filled, guide)`."""
+
+    name = "base"
+    needs_gt = False
+    """True when the upsampler also needs the ground truth (`hr=` keyword: 'gt' normalisation)."""
+
+    def __init__(self, scale: int):
+        if int(scale) != scale or scale < 1:
+            raise ConfigError(f"scale must be a positive integer, got {scale}")
+        self.scale = int(scale)
+
+    def __call__(self, lr: np.ndarray, guide: np.ndarray, **kw) -> np.ndarray:
+        from dcnas_deploy.data.holes import fill_holes
+
+        check_pair(lr, guide, self.scale)
+        out = self.upsample(fill_holes(lr), np.asarray(guide, dtype=np.float32), **kw)
+        return np.asarray(out, dtype=np.float32)
+
+    def upsample(self, lr: np.ndarray, guide: np.ndarray, **kw) -> np.ndarray:
+        """Upsample hole-free `lr` with `guide` (subclasses implement this)."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """Name and parameters, for tables and result files."""
+        params = {k: v for k, v in vars(self).items()
+                  if k not in ("scale", "name", "needs_gt") and not k.startswith("_")}
+        inner = ", ".join(f"{k}={v}" for k, v in params.items())
+        return f"{self.name}({inner})" if inner else self.name
+
+
+class NormalizedUpsampler(BaseUpsampler):
+    """Wraps fn(lr_norm h×w, guide H×W×3) -> sr_norm H×W that works on min–max-normalised depth.
+
+    mode 'lr' (default, deployable) normalises by the LR's own min/max; mode 'gt' (published protocol)
+    by the ground truth's, which the caller passes as `hr=`.
+    """
+
+    def __init__(self, name: str, scale: int, fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                 mode: str = "lr"):
+        from dcnas_deploy.data.normalize import NORM_MODES
+
+        super().__init__(scale)
+        if mode not in NORM_MODES:
+            raise ConfigError(f"unknown normalisation mode {mode!r}; known: {list(NORM_MODES)}")
+        self.name, self._fn, self.mode = name, fn, mode
+        self.needs_gt = mode == "gt"
+
+    def upsample(self, lr: np.ndarray, guide: np.ndarray, hr: Optional[np.ndarray] = None) -> np.ndarray:
+        from dcnas_deploy.data.normalize import norm_stats
+
+        mm = norm_stats(self.mode, lr, hr)
+        return mm.invert(self._fn(mm.apply(lr), guide))
+
+
+# --------------------------------------------------------------------------------------------
+# registries
+# --------------------------------------------------------------------------------------------
+
+UpsamplerFactory = Callable[..., Upsampler]
+_NAMED: Dict[str, UpsamplerFactory] = {}
+_FILE_LOADERS: Dict[str, UpsamplerFactory] = {}
+
+FILE_LOADER_MODULES: List[str] = []
+"""Modules that register file loaders when imported (e.g. 'dcnas_deploy.runtimes.upsampler');
+append yours. A module that fails to import is skipped and named in the error for its suffixes."""
+
+MODEL_SUFFIXES = {".pt": "a training checkpoint (dcnas-deploy train)", ".pt2": "a torch.export program",
+                  ".onnx": "ONNX (pip install 'dcnas-deploy[onnx]')",
+                  ".xml": "OpenVINO IR (pip install 'dcnas-deploy[openvino]')",
+                  ".tflite": "TFLite (pip install 'dcnas-deploy[tflite]')"}
+"""Model-file suffixes the product knows, with what opening them needs."""
+
+_import_errors: Dict[str, str] = {}
+
+
+def register_upsampler(name: str) -> Callable[[UpsamplerFactory], UpsamplerFactory]:
+    """Decorator: register factory(scale, **params) -> Upsampler under `name`."""
+
+    def deco(factory: UpsamplerFactory) -> UpsamplerFactory:
+        _NAMED[name] = factory
+        return factory
+
+    return deco
+
+
+def register_file_loader(suffixes: Sequence[str]) -> Callable[[UpsamplerFactory], UpsamplerFactory]:
+    """Decorator: register factory(path, scale, **params) -> Upsampler for model files with these suffixes."""
+
+    def deco(factory: UpsamplerFactory) -> UpsamplerFactory:
+        for s in suffixes:
+            _FILE_LOADERS[s.lower() if s.startswith(".") else "." + s.lower()] = factory
+        return factory
+
+    return deco
+
+
+def _load_file_loader_modules() -> None:
+    for mod in FILE_LOADER_MODULES:
+        if mod in _import_errors:
+            continue
+        try:
+            importlib.import_module(mod)
+        except ImportError as exc:
+            _import_errors[mod] = str(exc)
+
+
+def available_upsamplers() -> List[str]:
+    """Registered upsampler names."""
+    return sorted(_NAMED)
+
+
+def available_file_suffixes() -> List[str]:
+    """Model-file suffixes that have a loader now."""
+    _load_file_loader_modules()
+    return sorted(_FILE_LOADERS)
+
+
+def _parse_params(text: str) -> Dict[str, object]:
+    """'r=8,eps=1e-3' -> {'r': 8, 'eps': 0.001}."""
+    params: Dict[str, object] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, val = part.partition("=")
+        if not sep:
+            raise ConfigError(f"bad upsampler parameter {part!r}; use name:key=value,key=value")
+        try:
+            num = float(val)
+            params[key.strip()] = int(num) if num.is_integer() and "." not in val and "e" not in val.lower() else num
+        except ValueError:
+            params[key.strip()] = val.strip()
+    return params
+
+
+def create_upsampler(spec: str, scale: int, **params) -> Upsampler:
+    """An upsampler from a name ('bicubic', 'jbu:sigma_range=0.05') or a model file path."""
+    name, _, rest = str(spec).partition(":")
+    if name in _NAMED:
+        merged = {**_parse_params(rest), **params}
+        try:
+            return _NAMED[name](scale, **merged)
+        except TypeError as exc:
+            raise ConfigError(f"bad parameters {merged} for upsampler {name!r} ({exc})") from None
+    path = Path(spec)
+    suffix = path.suffix.lower()
+    if suffix:
+        _load_file_loader_modules()
+        if suffix in _FILE_LOADERS:
+            if not path.exists():
+                raise DcnasError(f"model file not found: {path}")
+            return _FILE_LOADERS[suffix](path, scale, **params)
+        if suffix in MODEL_SUFFIXES:
+            failed = "; ".join(f"{m}: {e}" for m, e in _import_errors.items())
+            raise DcnasError(f"no loader for {suffix} model files in this install yet ({MODEL_SUFFIXES[suffix]})"
+                             + (f"; loader modules that failed to import: {failed}" if failed else "")
+                             + f". Usable now: {', '.join(available_upsamplers())}")
+    raise ConfigError(f"unknown model {spec!r}; known names: {', '.join(available_upsamplers())}; "
+                      f"or a model file ({', '.join(sorted(MODEL_SUFFIXES))})")
+
+
+# --------------------------------------------------------------------------------------------
+# classical baselines
+# --------------------------------------------------------------------------------------------
+
+@register_upsampler("bicubic")
+class BicubicUpsampler(BaseUpsampler):
+    """PIL bicubic LR-up (the published protocol's `lr_up`)."""
+
+    name = "bicubic"
+
+    def upsample(self, lr: np.ndarray, guide: np.ndarray, **kw) -> np.ndarray:
+        from dcnas_deploy.data.resize import bicubic_up
+
+        return bicubic_up(lr, self.scale)
+
+
+@register_upsampler("guided-filter")
+class GuidedFilterUpsampler(BaseUpsampler):
+    """He et al.'s colour guided filter on the bicubic LR-up.
+
+    Defaults (radius = scale/2 HR pixels, eps = 1e-4) were picked on the synthetic `val` split at ×8,
+    not on any test set.
+    """
+
+    name = "guided-filter"
+
+    def __init__(self, scale: int, radius: Optional[int] = None, eps: float = 1e-4):
+        super().__init__(scale)
+        self.radius = int(radius) if radius is not None else max(1, self.scale // 2)
+        self.eps = float(eps)
+        if self.radius < 1 or self.eps <= 0:
+            raise ConfigError(f"guided-filter needs radius ≥ 1 and eps > 0, got radius={self.radius}, eps={self.eps}")
+
+    def upsample(self, lr: np.ndarray, guide: np.ndarray, **kw) -> np.ndarray:
+        from dcnas_deploy.data.baselines import guided_filter_upsample
+
+        return guided_filter_upsample(lr, guide, self.scale, self.radius, self.eps)
+
+
+@register_upsampler("jbu")
+class JointBilateralUpsampler(BaseUpsampler):
+    """Kopf et al.'s joint bilateral upsampling (spatial σ in LR pixels, range σ in guide units).
+
+    Defaults (σ_spatial = 0.5, σ_range = 0.1, 5×5 LR window) were picked on the synthetic `val` split at
+    ×8, not on any test set.
+    """
+
+    name = "jbu"
+
+    def __init__(self, scale: int, sigma_spatial: float = 0.5, sigma_range: float = 0.1, radius: int = 2):
+        super().__init__(scale)
+        self.sigma_spatial, self.sigma_range, self.radius = float(sigma_spatial), float(sigma_range), int(radius)
+        if self.sigma_spatial <= 0 or self.sigma_range <= 0 or self.radius < 1:
+            raise ConfigError("jbu needs sigma_spatial > 0, sigma_range > 0 and radius ≥ 1")
+
+    def upsample(self, lr: np.ndarray, guide: np.ndarray, **kw) -> np.ndarray:
+        from dcnas_deploy.data.baselines import joint_bilateral_upsample
+
+        return joint_bilateral_upsample(lr, guide, self.scale, self.sigma_spatial, self.sigma_range, self.radius)
