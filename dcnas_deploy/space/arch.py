@@ -50,6 +50,18 @@ class Arch:
         parts.append("f:" + ",".join(self.fusion(lv) for lv in (3, 2, 1, 0)))
         return "|".join(parts)
 
+    def to_hex(self) -> str:
+        """52 hex digits, one per gene (compact key for logs, CSV and LUT calibration records)."""
+        return "".join(f"{g:x}" for g in self.genes)
+
+    @classmethod
+    def from_hex(cls, text: str) -> "Arch":
+        """Inverse of to_hex."""
+        try:
+            return cls([int(c, 16) for c in text.strip()])
+        except ValueError:
+            raise ConfigError(f"'{text}' is not a hex genome of {N_GENES} digits") from None
+
     def array(self) -> np.ndarray:
         """Genome as an int64 vector."""
         return np.asarray(self.genes, dtype=np.int64)

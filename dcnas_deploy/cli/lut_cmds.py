@@ -1,0 +1,150 @@
+"""`dcnas-deploy profile` and `dcnas-deploy lut show|check`: measured latency lookup tables."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from dcnas_deploy.cli.common import console, user_errors
+
+lut_app = typer.Typer(help="Inspect and re-check latency LUTs.", no_args_is_help=True)
+
+
+def progress_bars():
+    """A rich Progress with ETA and a callback for profile_device's (stage, advance, total)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    bars = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("ETA"), TimeRemainingColumn(), console=console)
+    tasks: dict = {}
+
+    def advance(stage: str, n: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bars.add_task(stage, total=total)
+        bars.advance(tasks[stage], n)
+
+    return bars, advance
+
+
+def profile(device: str = typer.Option("cpu", "--device", "-d", help="Device profile name or YAML path."),
+            width: int = typer.Option(8, help="Base width C of the search space."),
+            hr: str = typer.Option("256x256", help="HR input size HxW the LUT is valid for."),
+            scale: int = typer.Option(8, help="Upscaling factor."),
+            calibrate: int = typer.Option(50, min=0, help="Whole networks measured to fit the correction."),
+            out: Optional[Path] = typer.Option(None, "--out", "-o", help="LUT file (default luts/<device>-c<C>-<H>x<W>-x<s>.yaml)."),
+            force: bool = typer.Option(False, "--force", help="Re-measure everything instead of only what is missing."),
+            threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Override the profile's thread count."),
+            quick: bool = typer.Option(False, "--quick", help="Smoke-test protocol (5 runs): NOT for real tables; recorded in the file."),
+            ) -> None:
+    """Measure every op of the space on a device, calibrate on whole networks, write the LUT."""
+    import time
+
+    from dcnas_deploy.cli.arch_cmds import parse_hw
+    from dcnas_deploy.lut.profiler import calibration_plot_path, profile_device
+    from dcnas_deploy.lut.table import default_lut_path, safe_name
+    from dcnas_deploy.runtimes.devices import load_device
+    from dcnas_deploy.runtimes.protocol import QUICK, Protocol
+    from dcnas_deploy.space import SearchSpace
+
+    prof = load_device(device).with_threads(threads)
+    space = SearchSpace(width=width, scale=scale, hr_size=parse_hw(hr))
+    out = out or default_lut_path(safe_name(prof.name), space)
+    console.print(f"profiling [b]{prof.name}[/] ({prof.runtime}:{prof.runtime_device}, {prof.precision}, "
+                  f"{prof.threads} threads) → {out}")
+    t0 = time.perf_counter()
+    bars, advance = progress_bars()
+    with bars:
+        lut = profile_device(prof, space, out, calibrate=calibrate, force=force, protocol=QUICK if quick else Protocol(),
+                             progress=advance)
+    console.print(f"{len(lut.ops)} ops measured, {prof.name} per-call overhead "
+                  f"{1000 * lut.overhead_ms:.1f} µs; this run took {time.perf_counter() - t0:.0f} s")
+    _print_calibration(lut)
+    if lut.calibration is not None and calibration_plot_path(lut).exists():
+        console.print(f"scatter: {calibration_plot_path(lut)}")
+
+
+def _print_calibration(lut) -> None:
+    cal = lut.calibration
+    if cal is None:
+        console.print("[yellow]no calibration[/]: latency = raw Σ of op medians (run with --calibrate N)")
+        return
+    e = cal.errors
+    console.print(f"calibration on {len(cal.records)} networks: measured ≈ {cal.scale:.3f} × Σ(op − overhead) "
+                  f"+ {cal.offset_ms:.3f} ms")
+    console.print(f"  {e.get('method')}: MAPE {e['mape_pct']:.2f} %, RMSE {e['rmse_ms']:.3f} ms, "
+                  f"{100 * e['within_10pct']:.0f} % within ±10 %, Kendall τ {e['kendall_tau']:.3f} "
+                  f"(raw Σ MAPE {e.get('raw_sum_mape_pct', float('nan')):.1f} %)")
+
+
+@lut_app.command("show")
+@user_errors
+def show(path: Path, top: int = typer.Option(10, help="How many of the slowest ops to list.")) -> None:
+    """Summary, slowest ops, kernel-size ratios and calibration figures of a LUT."""
+    from rich.table import Table
+
+    from dcnas_deploy.lut import LUT
+
+    lut = LUT.load(path)
+    p, g = lut.provenance, lut.geometry
+    host = p.get("host", {})
+    console.print(f"[b]{path}[/]: device {lut.device.get('name')} ({p.get('runtime')} {p.get('runtime_version')}), "
+                  f"width {g['width']}, HR {g['hr'][0]}x{g['hr'][1]}, x{g['scale']}")
+    console.print(f"measured {p.get('date')} on {host.get('cpu')} ({host.get('os')}), {p.get('threads')} threads, "
+                  f"{len(lut.ops)} ops in {p.get('profiling_seconds')} s; per-call overhead "
+                  f"{1000 * lut.overhead_ms:.1f} µs; protocol {p.get('protocol')}")
+    table = Table(title=f"slowest {top} ops")
+    for col in ("op", "median ms", "p10", "p90", "runs"):
+        table.add_column(col, justify="left" if col == "op" else "right")
+    for key, t in sorted(lut.ops.items(), key=lambda kv: -kv[1].median_ms)[:top]:
+        table.add_row(key, f"{t.median_ms:.4f}", f"{t.p10_ms:.4f}", f"{t.p90_ms:.4f}", str(t.count))
+    console.print(table)
+    ratios = kernel_ratios(lut)
+    if ratios:
+        console.print("depthwise kernel cost, median over (c, e) of mbconv time ratio: "
+                      + ", ".join(f"{k} {v:.2f}×" for k, v in ratios.items()))
+    _print_calibration(lut)
+
+
+def kernel_ratios(lut) -> dict:
+    """Median ratio of mbconv k7/k5 and k5/k3 latency over matching (channels, expand, resolution)."""
+    import re
+    import statistics
+
+    by = {}
+    for key, t in lut.ops.items():
+        m = re.fullmatch(r"mbconv k(\d)e(\d) (c\d+ \d+x\d+)", key)
+        if m:
+            by[(int(m.group(1)), m.group(2), m.group(3))] = t.median_ms
+    out = {}
+    for big, small in ((7, 5), (5, 3)):
+        r = [by[(big, e, rest)] / by[(small, e, rest)] for (k, e, rest) in by if k == big and (small, e, rest) in by]
+        if r:
+            out[f"k{big}/k{small}"] = statistics.median(r)
+    return out
+
+
+@lut_app.command("check")
+@user_errors
+def check(path: Path, archs: int = typer.Option(10, min=1, help="Random architectures to re-measure now."),
+          seed: int = typer.Option(12345, help="Seed for the architectures (not the calibration ones)."),
+          quick: bool = typer.Option(False, "--quick", help="Smoke-test protocol.")) -> None:
+    """Re-measure random architectures now and report the LUT's drift (prediction error today)."""
+    from dcnas_deploy.lut.check import check_lut
+    from dcnas_deploy.runtimes.protocol import QUICK, Protocol
+
+    bars, advance = progress_bars()
+    with bars:
+        result = check_lut(path, archs, seed, QUICK if quick else Protocol(), progress=advance)
+    e = result["errors"]
+    console.print(f"{archs} architectures re-measured: MAPE {e['mape_pct']:.2f} %, "
+                  f"{100 * e['within_10pct']:.0f} % within ±10 %, Kendall τ {e['kendall_tau']:.3f}, "
+                  f"median measured/predicted {result['median_ratio']:.3f}")
+    if e["mape_pct"] > 10:
+        console.print("[yellow]drift > 10 %[/]: re-profile with --force (host load, thermal state or runtime changed?)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `profile` and the `lut` group."""
+    app.command("profile")(user_errors(profile))
+    app.add_typer(lut_app, name="lut")

@@ -1,0 +1,75 @@
+"""Fit the LUT correction from end-to-end measurements and report honest (cross-validated) errors."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Tuple
+
+import numpy as np
+
+
+def fit_affine(x: np.ndarray, y: np.ndarray) -> Tuple[float, float]:
+    """Least-squares y ≈ a·x + b; falls back to a ratio through the origin if the slope is not positive."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) >= 2 and np.ptp(x) > 0:
+        a, b = np.polyfit(x, y, 1)
+        if a > 0:
+            return float(a), float(b)
+    return float(np.sum(x * y) / max(np.sum(x * x), 1e-12)), 0.0
+
+
+def prediction_errors(predicted: np.ndarray, measured: np.ndarray) -> Dict[str, float]:
+    """MAPE (%), RMSE (ms), share within ±10 %, Kendall τ of predicted vs measured latencies."""
+    from scipy.stats import kendalltau
+
+    p, m = np.asarray(predicted, float), np.asarray(measured, float)
+    rel = np.abs(p - m) / m
+    tau = float(kendalltau(p, m)[0]) if len(p) > 1 else float("nan")
+    return {"mape_pct": float(100 * rel.mean()), "rmse_ms": float(np.sqrt(np.mean((p - m) ** 2))),
+            "within_10pct": float((rel <= 0.10).mean()), "kendall_tau": tau, "n": float(len(p))}
+
+
+def cross_validated(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
+    """Out-of-fold predictions of the affine fit (what the errors are computed from)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    n = len(x)
+    if n < 3:
+        a, b = fit_affine(x, y)
+        return a * x + b
+    folds = min(folds, n)
+    order = np.random.default_rng(seed).permutation(n)
+    pred = np.empty(n)
+    for f in range(folds):
+        test = order[f::folds]
+        train = np.setdiff1d(order, test)
+        a, b = fit_affine(x[train], y[train])
+        pred[test] = a * x[test] + b
+    return pred
+
+
+def plot_calibration(raw_sum: np.ndarray, predicted: np.ndarray, measured: np.ndarray, errors: Dict[str, float],
+                     title: str, path: Path) -> Path:
+    """Predicted-vs-measured scatter with the y = x line and a ±10 % band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dcnas_deploy.fileio import atomic_write
+
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    lo = 0.9 * min(measured.min(), predicted.min(), raw_sum.min())
+    hi = 1.1 * max(measured.max(), predicted.max(), raw_sum.max())
+    xs = np.linspace(lo, hi, 50)
+    ax.fill_between(xs, 0.9 * xs, 1.1 * xs, color="0.9", label="±10 %")
+    ax.plot(xs, xs, "k-", lw=0.8)
+    ax.scatter(measured, raw_sum, s=14, marker="x", color="tab:gray", label="raw Σ ops")
+    ax.scatter(measured, predicted, s=16, color="tab:blue", label="calibrated (out-of-fold)")
+    ax.set_xlabel("measured end-to-end latency (ms)")
+    ax.set_ylabel("LUT prediction (ms)")
+    ax.set_title(f"{title}\nMAPE {errors['mape_pct']:.1f} %, {100 * errors['within_10pct']:.0f} % within ±10 %, "
+                 f"Kendall τ {errors['kendall_tau']:.2f}", fontsize=9)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+    return path
