@@ -15,6 +15,14 @@ from dcnas_deploy.space import Arch, CostTables, Op, SearchSpace
 
 FORMAT = "dcnas-lut/1"
 REPO_LUTS = Path(__file__).resolve().parents[2] / "luts"
+LUTS_ENV = "DCNAS_LUTS"
+
+
+def lut_dir() -> Path:
+    """Where LUTs are written and found: $DCNAS_LUTS if set, else the repository's luts/."""
+    import os
+
+    return Path(os.environ[LUTS_ENV]) if os.environ.get(LUTS_ENV) else REPO_LUTS
 
 
 def geometry_of(space: SearchSpace, hr_size: Optional[Tuple[int, int]] = None) -> Dict[str, Any]:
@@ -25,10 +33,10 @@ def geometry_of(space: SearchSpace, hr_size: Optional[Tuple[int, int]] = None) -
 
 
 def default_lut_path(device: str, space: SearchSpace, hr_size: Optional[Tuple[int, int]] = None,
-                     folder: Path = REPO_LUTS) -> Path:
-    """luts/<device>-c<C>-<H>x<W>-x<s>.yaml"""
+                     folder: Optional[Path] = None) -> Path:
+    """luts/<device>-c<C>-<H>x<W>-x<s>.yaml (in $DCNAS_LUTS when set)"""
     g = geometry_of(space, hr_size)
-    return folder / f"{device}-c{g['width']}-{g['hr'][0]}x{g['hr'][1]}-x{g['scale']}.yaml"
+    return (folder or lut_dir()) / f"{device}-c{g['width']}-{g['hr'][0]}x{g['hr'][1]}-x{g['scale']}.yaml"
 
 
 def profile_command(device: str, geometry: Dict[str, Any]) -> str:

@@ -1,0 +1,98 @@
+"""`dcnas-deploy search`: constrained evolutionary search with closed-loop latency verification."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from dcnas_deploy.cli.common import console, user_errors
+
+
+def search(supernet: Path = typer.Option(..., "--supernet", help="Run directory of `dcnas-deploy train-supernet`."),
+           out: Path = typer.Option(Path("arch.yaml"), "--out", "-o", help="Where to write the found architecture."),
+           latency: List[str] = typer.Option([], "--latency", help="Latency budget (40ms, '40 ms', 0.04s, 40000us, 40); repeat with --device."),
+           device: List[str] = typer.Option([], "--device", "-d", help="Device of the matching --latency (default: cpu)."),
+           params: Optional[str] = typer.Option(None, "--params", help="Parameter budget (0.6M, 600k)."),
+           macs: Optional[str] = typer.Option(None, "--macs", help="MAC budget (2G) at --hr."),
+           hr: str = typer.Option("256x256", "--hr", help="Deployment HR size: the LUT geometry latency is costed at."),
+           strategy: str = typer.Option("evolution+predictor", help="evolution+predictor | evolution | random."),
+           iterations: Optional[int] = typer.Option(None, help="Override the preset's search iterations."),
+           population: Optional[int] = typer.Option(None, help="Override the preset's population size."),
+           seed: int = typer.Option(0, help="Search seed."),
+           verify: bool = typer.Option(True, "--verify/--no-verify", help="Measure the winners on each latency device."),
+           verify_max: int = typer.Option(10, help="Candidates to try on the device before giving up."),
+           quick: bool = typer.Option(False, "--quick", help="Smoke-test timing protocol for the closed loop."),
+           ) -> None:
+    """Find the best architecture under latency/params/MACs budgets; verified on the device."""
+    from dataclasses import replace
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from dcnas_deploy.cli.arch_cmds import parse_hw
+    from dcnas_deploy.runtimes.protocol import QUICK, Protocol
+    from dcnas_deploy.search.constraints import build_constraints
+    from dcnas_deploy.search.evolution import SearchSettings
+    from dcnas_deploy.search.inputs import load_supernet_inputs
+    from dcnas_deploy.search.run import search_architecture
+    from dcnas_deploy.space import SearchSpace
+
+    inputs = load_supernet_inputs(supernet)
+    sp = inputs.space
+    deploy = SearchSpace(width=sp.width, scale=sp.scale, hr_size=parse_hw(hr), target_channels=sp.target_channels,
+                         guide_channels=sp.guide_channels)
+    s = inputs.preset.search
+    if not (latency or params or macs):
+        budgets = dict(s.constraints)
+        latency = [v for k, v in budgets.items() if k.startswith("latency")]
+        device = [k.split(":", 1)[1] for k in budgets if k.startswith("latency")]
+        params, macs = budgets.get("params"), budgets.get("macs")
+        console.print(f"no budget given: using the preset's {budgets}")
+    constraints = build_constraints(deploy, latency, device, params, macs)
+    settings = SearchSettings(population=population or s.population, topk=s.topk, crossovers=s.crossovers,
+                              mutations=s.mutations, mutation_prob=s.mutation_prob,
+                              iterations=s.iterations if iterations is None else iterations, init_pool=s.init_pool)
+    for c in constraints:
+        console.print(f"budget: {c.name} ≤ {c.format(c.budget)}")
+    tau = _training_tau(inputs, constraints)
+    bar = Progress(TextColumn("search"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[best]}"),
+                   TextColumn("ETA"), TimeRemainingColumn(), console=console)
+    task = bar.add_task("search", total=settings.iterations + 1, best="")
+
+    def on_iteration(it, log):
+        bar.update(task, completed=it + 1, best=f"best val RMSE {log.curve[-1]['best']:.4g}, {len(log.fitness)} evaluated")
+
+    def on_verify(entry):
+        for dev, v in entry["devices"].items():
+            mark = "[green]ok[/]" if v["within_budget"] else "[red]over[/]"
+            console.print(f"  closed loop {entry['genome'][:12]}… on {dev}: measured {v['measured']['median_ms']:.2f} ms"
+                          f" (LUT {v['lut_ms']:.2f}, budget {v['budget_ms']:.2f}) {mark}")
+
+    with bar:
+        outcome = search_architecture(deploy, constraints, inputs.fitness, out, settings, strategy,
+                                      inputs.scorer(tau) if tau is not None else None, seed, verify, verify_max,
+                                      QUICK if quick else Protocol(), {"supernet": str(supernet)},
+                                      on_iteration=on_iteration, on_verify=None)
+    for entry in outcome.verification.tried:
+        on_verify(entry)
+    meta = outcome.arch.meta["search"]
+    console.print(f"[b]chose[/] {out}: val RMSE {meta['val_rmse']:.4g}; "
+                  + ", ".join(f"{k} {v['predicted']:.4g}" for k, v in meta["constraints"].items()))
+    console.print("wrote " + ", ".join(str(p) for p in outcome.files.values() if p.exists()))
+
+
+def _training_tau(inputs, constraints) -> Optional[float]:
+    """τ for the predictor: the budget of the constraint the supernet was trained under, else None-safe default."""
+    pred = inputs.predictor
+    if pred is None:
+        return None
+    name = pred.meta.get("constraint")
+    for c in constraints:
+        if c.name == name or (name and c.name.startswith(name)):
+            return c.budget
+    return pred.tau_hi
+
+
+def register(app: typer.Typer) -> None:
+    """Add `search`."""
+    app.command("search")(user_errors(search))

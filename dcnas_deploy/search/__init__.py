@@ -1,0 +1,1 @@
+"""Architecture search: constraints (LUT latency, params, MACs), Alg. 2 evolution, closed-loop device check."""

@@ -1,0 +1,119 @@
+"""Search constraints: budgets on latency (per device, from LUTs), params and MACs, all vectorised."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from dcnas_deploy.costs import make_cost, parse_count, parse_latency
+from dcnas_deploy.errors import ConfigError
+from dcnas_deploy.space import CostTables, SearchSpace
+from dcnas_deploy.space.genes import FUSIONS, LEVELS, N_BLOCK_GENES
+
+DEFAULT_DEVICE = "cpu"
+
+
+@dataclass
+class Constraint:
+    """cost(arch) ≤ budget for one named cost ('latency:cpu', 'params', 'macs')."""
+
+    name: str
+    budget: float
+    tables: CostTables
+    unit: str
+    device: Optional[object] = None
+    """DeviceProfile of a latency constraint (with the LUT's thread count): where the closed loop measures."""
+
+    def format(self, value: float) -> str:
+        """Human form of a cost in this constraint's unit."""
+        if self.unit == "ms":
+            return f"{value:.2f} ms"
+        return f"{value / 1e6:.3f}M" if self.unit == "params" else f"{value / 1e9:.3f}G"
+
+
+def build_constraints(space: SearchSpace, latency: Sequence[str] = (), devices: Sequence[str] = (),
+                      params: Optional[str] = None, macs: Optional[str] = None) -> List[Constraint]:
+    """Constraints from CLI-style budgets; `--device D --latency T` pairs are matched in order."""
+    latency, devices = list(latency), list(devices)
+    if devices and not latency:
+        raise ConfigError("--device needs a --latency budget (one --latency per --device, in the same order)")
+    if latency and not devices:
+        devices = [DEFAULT_DEVICE] * len(latency) if len(latency) == 1 else []
+    if len(latency) != len(devices):
+        raise ConfigError(f"{len(latency)} --latency budget(s) for {len(devices)} --device(s): give them in pairs")
+    out = [latency_constraint(d, parse_latency(t), space) for d, t in zip(devices, latency)]
+    if params is not None:
+        out.append(Constraint("params", parse_count(params), make_cost("params", space), "params"))
+    if macs is not None:
+        out.append(Constraint("macs", parse_count(macs), make_cost("macs", space), "MACs"))
+    return out
+
+
+def latency_constraint(device: str, budget_ms: float, space: SearchSpace) -> Constraint:
+    """Latency on a device profile (name or YAML), costed by that device's LUT at the space's geometry."""
+    from dcnas_deploy.lut.table import find_lut, safe_name
+    from dcnas_deploy.runtimes.devices import load_device
+
+    profile = load_device(device)
+    lut = find_lut(safe_name(profile.name), space)
+    # measure the way the LUT was measured: the same fixed thread count
+    profile = profile.with_threads(int(lut.device.get("threads", profile.threads)))
+    return Constraint(f"latency:{profile.name}", budget_ms, lut.cost_tables(space), "ms", profile)
+
+
+def diverse_genomes(space: SearchSpace, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Random genomes whose size varies widely: each genome gets its own skip probability, so cheap
+    corners of the space (which uniform sampling almost never reaches) are sampled too."""
+    g = space.sample_genomes(n, rng)
+    p_skip = rng.random((n, 1))
+    g[:, :N_BLOCK_GENES] = np.where(rng.random((n, N_BLOCK_GENES)) < p_skip, 0, g[:, :N_BLOCK_GENES])
+    p_none = 0.5 * rng.random((n, 1))
+    none = FUSIONS.index("none")
+    g[:, N_BLOCK_GENES:] = np.where(rng.random((n, LEVELS)) < p_none, none, g[:, N_BLOCK_GENES:])
+    return g
+
+
+class Feasibility:
+    """All constraints together: costs, feasibility masks and bounded feasible sampling."""
+
+    def __init__(self, space: SearchSpace, constraints: List[Constraint]):
+        self.space, self.constraints = space, constraints
+
+    def costs(self, genomes: np.ndarray) -> np.ndarray:
+        """(N, K) cost of each genome under each constraint."""
+        g = np.atleast_2d(genomes)
+        return np.stack([c.tables.batch(g) for c in self.constraints], axis=1) if self.constraints \
+            else np.zeros((len(g), 0))
+
+    def feasible(self, genomes: np.ndarray) -> np.ndarray:
+        """Bool (N,) — every budget met."""
+        budgets = np.array([c.budget for c in self.constraints])
+        return (self.costs(genomes) <= budgets).all(axis=1)
+
+    def sample(self, n: int, rng: np.random.Generator, batch: int = 4096, max_batches: int = 50) -> np.ndarray:
+        """Up to n distinct feasible genomes (half uniform, half size-diverse), bounded; raises if none exist."""
+        found: Dict[bytes, np.ndarray] = {}
+        for _ in range(max_batches):
+            g = np.concatenate([self.space.sample_genomes(batch // 2, rng), diverse_genomes(self.space, batch // 2, rng)])
+            for row in g[self.feasible(g)]:
+                found.setdefault(row.tobytes(), row)
+            if len(found) >= n:
+                break
+        if not found:
+            raise ConfigError(self.unreachable_message(rng))
+        return np.stack(list(found.values())[:n])
+
+    def cheapest(self, rng: np.random.Generator, n: int = 100_000) -> Dict[str, float]:
+        """The cheapest cost found per constraint (the all-'none' bicubic-only network plus a large sample)."""
+        g = np.concatenate([diverse_genomes(self.space, n, rng), np.full((1, 52), 0)])
+        g[-1, N_BLOCK_GENES:] = FUSIONS.index("none")
+        costs = self.costs(g)
+        return {c.name: float(costs[:, i].min()) for i, c in enumerate(self.constraints)}
+
+    def unreachable_message(self, rng: np.random.Generator) -> str:
+        """Error text for budgets no architecture meets, naming the cheapest reachable cost of each."""
+        low = self.cheapest(rng)
+        parts = [f"{c.name} ≤ {c.format(c.budget)} (cheapest reachable {c.format(low[c.name])})"
+                 for c in self.constraints]
+        return "no architecture meets all budgets: " + "; ".join(parts)

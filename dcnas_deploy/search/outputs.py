@@ -1,0 +1,103 @@
+"""Files written next to arch.yaml: everything evaluated (CSV), the search curve (CSV + PNG), a Pareto plot."""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from dcnas_deploy.fileio import atomic_write, atomic_write_text
+from dcnas_deploy.search.constraints import Constraint, Feasibility
+from dcnas_deploy.search.evolution import SearchLog
+
+
+def _csv(rows: List[Dict], path: Path) -> Path:
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return atomic_write_text(path, buf.getvalue())
+
+
+def read_evaluated(path: Path) -> Dict[str, float]:
+    """hex genome → fitness from a previous run's evaluated.csv (what a rerun need not evaluate again)."""
+    if not path.is_file():
+        return {}
+    with path.open() as f:
+        return {r["genome"]: float(r["val_rmse"]) for r in csv.DictReader(f)}
+
+
+def write_evaluated(log: SearchLog, feas: Feasibility, path: Path) -> Path:
+    """One row per evaluated architecture: genome, fitness, first iteration, every constrained cost."""
+    hexes = log.ranked()
+    costs = feas.costs(np.stack([log.genomes[h] for h in hexes])) if hexes else np.zeros((0, 0))
+    rows = [{"genome": h, "val_rmse": f"{log.fitness[h]:.6g}", "iteration": log.first_seen[h],
+             **{c.name: f"{costs[i, j]:.6g}" for j, c in enumerate(feas.constraints)}}
+            for i, h in enumerate(hexes)]
+    return _csv(rows, path)
+
+
+def write_curve(log: SearchLog, csv_path: Path, png_path: Path, title: str) -> None:
+    """Best and top-k fitness per iteration."""
+    _csv(log.curve, csv_path)
+    plt = _pyplot()
+    it = [r["iteration"] for r in log.curve]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(it, [r["best"] for r in log.curve], "o-", label="best")
+    ax.plot(it, [r["topk_mean"] for r in log.curve], "s--", label="top-k mean")
+    ax.fill_between(it, [r["best"] for r in log.curve], [r["topk_worst"] for r in log.curve], alpha=0.2,
+                    label="top-k range")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("validation RMSE (inherited weights, normalised)")
+    ax.set_title(title, fontsize=9)
+    ax.legend()
+    fig.tight_layout()
+    _save(fig, png_path)
+
+
+def write_pareto(log: SearchLog, feas: Feasibility, axis: Constraint, chosen: Optional[str], path: Path,
+                 measured: Optional[Dict[str, float]] = None) -> None:
+    """Cost on `axis` vs validation RMSE of everything evaluated; the chosen one and the budget marked."""
+    plt = _pyplot()
+    hexes = log.ranked()
+    j = feas.constraints.index(axis)
+    x = feas.costs(np.stack([log.genomes[h] for h in hexes]))[:, j]
+    y = np.array([log.fitness[h] for h in hexes])
+    scale = {"params": 1e-6, "MACs": 1e-9}.get(axis.unit, 1.0)
+    unit = {"params": "M params", "MACs": "GMACs"}.get(axis.unit, "ms (LUT)")
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    ax.scatter(x * scale, y, s=10, alpha=0.5, label="evaluated")
+    order = np.argsort(x)
+    front = order[np.minimum.accumulate(y[order]) == y[order]]
+    ax.step(x[front] * scale, y[front], where="post", color="tab:orange", label="Pareto front")
+    ax.axvline(axis.budget * scale, color="tab:red", ls="--", label=f"budget {axis.format(axis.budget)}")
+    if chosen in log.fitness:
+        k = hexes.index(chosen)
+        ax.scatter([x[k] * scale], [y[k]], s=120, marker="*", color="tab:green", zorder=5, label="chosen")
+        key = axis.name.split(":", 1)[1] if axis.device else None
+        if measured and key in measured:
+            ax.scatter([measured[key]], [y[k]], s=60, marker="D", facecolors="none", edgecolors="k",
+                       zorder=5, label="chosen, measured on device")
+    ax.set_xlabel(f"{axis.name} ({unit})")
+    ax.set_ylabel("validation RMSE (inherited weights, normalised)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    plt = _pyplot()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)

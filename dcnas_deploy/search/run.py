@@ -1,0 +1,92 @@
+"""`search_architecture`: Alg. 2 under budgets, closed-loop device check, arch.yaml + curve + Pareto plot."""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from dcnas_deploy import __version__
+from dcnas_deploy.errors import DcnasError
+from dcnas_deploy.runtimes.protocol import Protocol
+from dcnas_deploy.search.constraints import Constraint, Feasibility
+from dcnas_deploy.search.evolution import SearchLog, SearchSettings, run_search
+from dcnas_deploy.search.outputs import read_evaluated, write_curve, write_evaluated, write_pareto
+from dcnas_deploy.search.verify import Verification, verify_candidates
+from dcnas_deploy.space import Arch, SearchSpace
+
+
+@dataclass
+class SearchOutcome:
+    """The chosen architecture and where everything was written."""
+
+    arch: Arch
+    arch_path: Path
+    log: SearchLog
+    verification: Verification
+    files: Dict[str, Path]
+
+
+def output_paths(arch_path: Path) -> Dict[str, Path]:
+    """Files written next to arch.yaml (stem-prefixed so several searches can share a folder)."""
+    stem = arch_path.with_suffix("")
+    return {"evaluated": Path(f"{stem}.evaluated.csv"), "curve_csv": Path(f"{stem}.curve.csv"),
+            "curve_png": Path(f"{stem}.curve.png"), "pareto_png": Path(f"{stem}.pareto.png")}
+
+
+def search_architecture(space: SearchSpace, constraints: List[Constraint], fitness: Callable[[np.ndarray], np.ndarray],
+                        arch_path: Path, settings: SearchSettings, strategy: str = "evolution+predictor",
+                        scorer: Optional[Callable[[np.ndarray], np.ndarray]] = None, seed: int = 0,
+                        verify: bool = True, verify_max: int = 10, protocol: Protocol = Protocol(),
+                        provenance: Optional[Dict] = None,
+                        on_iteration: Optional[Callable[[int, SearchLog], None]] = None,
+                        on_verify: Optional[Callable[[Dict], None]] = None) -> SearchOutcome:
+    """Run the search and the closed loop, then write arch.yaml (with per-device LUT vs measured) and plots."""
+    arch_path = Path(arch_path)
+    files = output_paths(arch_path)
+    feas = Feasibility(space, constraints)
+    if constraints:
+        feas.sample(1, np.random.default_rng([seed, 1]))  # raises early, naming the cheapest costs
+    known = read_evaluated(files["evaluated"])
+
+    def checkpoint(it: int, log: SearchLog) -> None:
+        write_evaluated(log, feas, files["evaluated"])  # a rerun re-evaluates nothing already scored
+        if on_iteration:
+            on_iteration(it, log)
+
+    log = run_search(space, feas, fitness, settings, strategy, scorer, seed, known, checkpoint)
+    ranked = [Arch(log.genomes[h]) for h in log.ranked()]
+    verification = verify_candidates(space, ranked, constraints, verify_max, protocol, on_verify) if verify \
+        else Verification(ranked[0])
+    if verification.chosen is None:
+        tried = "; ".join(f"{t['genome'][:12]}…: " + ", ".join(
+            f"{d} {v['measured']['median_ms']:.2f} ms (LUT {v['lut_ms']:.2f}, budget {v['budget_ms']:.2f})"
+            for d, v in t["devices"].items()) for t in verification.tried)
+        raise DcnasError(f"none of the best {len(verification.tried)} candidates measured within budget on the "
+                         f"device: {tried}. The LUT may have drifted: run `dcnas-deploy lut check` or re-profile.")
+    chosen = verification.chosen
+    costs = feas.costs(chosen.array()[None])[0]
+    measured = {}
+    for t in verification.tried:
+        if t["genome"] == chosen.to_hex():
+            measured = {d: v["measured"]["median_ms"] for d, v in t["devices"].items()}
+    chosen = Arch(chosen.genes, meta={
+        "space": space.to_dict(),
+        "search": {
+            "strategy": strategy, "seed": seed, "settings": asdict(settings),
+            "val_rmse": log.fitness[chosen.to_hex()], "evaluated": len(log.fitness),
+            "constraints": {c.name: {"budget": c.budget, "unit": c.unit, "predicted": float(v)}
+                            for c, v in zip(constraints, costs)},
+            "closed_loop": verification.tried if verify else "skipped (--no-verify): latency NOT verified on device",
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "by": f"dcnas-deploy {__version__}", **(provenance or {})}})
+    chosen.to_yaml(arch_path)
+    write_evaluated(log, feas, files["evaluated"])
+    write_curve(log, files["curve_csv"], files["curve_png"],
+                f"{strategy}: {len(log.fitness)} paths evaluated, best {log.curve[-1]['best']:.4g}")
+    if constraints:
+        axis = next((c for c in constraints if c.device), constraints[0])
+        write_pareto(log, feas, axis, chosen.to_hex(), files["pareto_png"], measured)
+    return SearchOutcome(chosen, arch_path, log, verification, files)

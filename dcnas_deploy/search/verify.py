@@ -1,0 +1,65 @@
+"""Closed loop: measure the best candidates on every constrained device; keep the first that meets all."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+from dcnas_deploy.errors import DcnasError
+from dcnas_deploy.runtimes.protocol import Protocol
+from dcnas_deploy.search.constraints import Constraint
+from dcnas_deploy.space import Arch, SearchSpace
+
+
+@dataclass
+class Verification:
+    """Per candidate tried: LUT prediction and end-to-end measurement on each latency-constrained device."""
+
+    chosen: Optional[Arch]
+    tried: List[Dict] = field(default_factory=list)
+
+
+def measure_arch(space: SearchSpace, arch: Arch, profile, protocol: Protocol) -> Dict:
+    """End-to-end Timing of an architecture on a DeviceProfile, the way its LUT was calibrated."""
+    import torch
+
+    from dcnas_deploy.model.subnet import SubNet
+    from dcnas_deploy.runtimes.modules import measure_modules
+
+    h, w = space.hr_size
+    torch.manual_seed(0)
+    item = (SubNet(space, arch).eval(), (torch.rand(1, space.target_channels, h // space.scale, w // space.scale),
+                                         torch.rand(1, space.guide_channels, h, w)))
+    return measure_modules(profile, [item], protocol)[0].to_dict()
+
+
+def verify_candidates(space: SearchSpace, ranked: List[Arch], constraints: List[Constraint], max_candidates: int = 10,
+                      protocol: Protocol = Protocol(), on_try: Optional[Callable[[Dict], None]] = None
+                      ) -> Verification:
+    """Walk `ranked` (best first); drop any candidate measured over a latency budget on any device."""
+    latency = [c for c in constraints if c.device]
+    if not latency:
+        return Verification(ranked[0] if ranked else None)
+    result = Verification(None)
+    for arch in ranked[:max_candidates]:
+        entry: Dict = {"genome": arch.to_hex(), "devices": {}}
+        ok = True
+        for c in latency:
+            predicted = float(c.tables(arch))
+            try:
+                timing = measure_arch(space, arch, c.device, protocol)
+            except DcnasError as exc:
+                raise DcnasError(f"closed-loop check on {c.name} failed: {exc} "
+                                 f"(use --no-verify to skip it, at the cost of an unverified budget)") from None
+            entry["devices"][c.name.split(":", 1)[1]] = {"budget_ms": c.budget, "lut_ms": round(predicted, 4),
+                                          "measured": timing, "within_budget": timing["median_ms"] <= c.budget}
+            ok &= timing["median_ms"] <= c.budget
+        entry["accepted"] = ok
+        result.tried.append(entry)
+        if on_try:
+            on_try(entry)
+        if ok:
+            result.chosen = arch
+            break
+    return result

@@ -1,0 +1,119 @@
+"""Search: budgets, feasibility, Alg. 2 under constraints, and the closed loop on a real local runtime."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from dcnas_deploy import Arch, SearchSpace
+from dcnas_deploy.costs import parse_count, parse_latency
+from dcnas_deploy.errors import ConfigError, DcnasError
+from dcnas_deploy.lut.profiler import profile_device
+from dcnas_deploy.lut.table import LUT, default_lut_path
+from dcnas_deploy.runtimes.devices import load_device
+from dcnas_deploy.runtimes.protocol import QUICK
+from dcnas_deploy.search.constraints import Feasibility, build_constraints
+from dcnas_deploy.search.evolution import SearchSettings, run_search
+from dcnas_deploy.search.run import search_architecture
+
+SPACE = SearchSpace(width=4, scale=8, hr_size=(32, 32))
+SETTINGS = SearchSettings(population=12, topk=4, crossovers=6, mutations=6, iterations=4, init_pool=60)
+
+
+def toy_fitness(genomes: np.ndarray) -> np.ndarray:
+    """Deterministic stand-in for validation RMSE (bigger networks score better), for search-logic tests."""
+    params = SPACE.cost_tables(lambda op: op.params).batch(genomes)
+    return 1.0 / (1.0 + params / 1e4)
+
+
+@pytest.mark.parametrize("text,ms", [("40ms", 40), ("40 ms", 40), ("0.04s", 40), ("40000us", 40), ("40", 40),
+                                     ("1.5e1ms", 15)])
+def test_latency_budgets_parse(text, ms):
+    assert parse_latency(text) == pytest.approx(ms)
+
+
+def test_count_budgets_and_bad_budgets():
+    assert parse_count("0.6M") == 600_000 and parse_count("600k") == 600_000 and parse_count("2G") == 2e9
+    for bad in ("fast", "-3ms", "40 min", "0ms"):
+        with pytest.raises(ConfigError):
+            parse_latency(bad)
+    with pytest.raises(ConfigError, match="pairs"):
+        build_constraints(SPACE, latency=["10ms", "20ms"], devices=["cpu"])
+    with pytest.raises(ConfigError, match="--device needs a --latency"):
+        build_constraints(SPACE, devices=["cpu"])
+
+
+def test_evolution_respects_budgets_and_improves():
+    cons = build_constraints(SPACE, params="20k", macs="0.05G")
+    feas = Feasibility(SPACE, cons)
+    for strategy in ("evolution", "random"):
+        log = run_search(SPACE, feas, toy_fitness, SETTINGS, strategy, seed=1)
+        genomes = np.stack(list(log.genomes.values()))
+        assert feas.feasible(genomes).all()
+        assert len(log.fitness) <= SETTINGS.population + SETTINGS.iterations * 12
+        assert log.curve[-1]["best"] <= log.curve[0]["best"]
+    assert log.curve[-1]["best"] < 1.0
+
+
+def test_predictor_initialises_population():
+    feas = Feasibility(SPACE, build_constraints(SPACE, params="20k"))
+    calls = []
+
+    def scorer(g):
+        calls.append(len(g))
+        return -toy_fitness(g)
+
+    run_search(SPACE, feas, toy_fitness, SETTINGS, "evolution+predictor", scorer, seed=2)
+    assert calls == [SETTINGS.init_pool]
+
+
+def test_impossible_budget_names_cheapest_cost(tmp_path):
+    feas = Feasibility(SPACE, build_constraints(SPACE, macs="1"))
+    with pytest.raises(ConfigError, match=r"macs ≤ 0.000G \(cheapest reachable 0.000G\)") as info:
+        # every architecture pays the in-graph bicubic LR-up: 1 MAC is below anything reachable
+        feas.sample(1, np.random.default_rng(0))
+    assert "no architecture meets all budgets" in str(info.value)
+
+
+@pytest.fixture(scope="module")
+def torch_lut_dir(tmp_path_factory):
+    """A real (quick-protocol) LUT of eager PyTorch on this CPU, in a private LUT folder."""
+    folder = tmp_path_factory.mktemp("luts")
+    profile = load_device("cpu-torch").with_threads(1)
+    path = default_lut_path("cpu-torch", SPACE, folder=folder)
+    profile_device(profile, SPACE, path, calibrate=8, protocol=QUICK)
+    return folder
+
+
+def test_closed_loop_result_measures_within_budget(torch_lut_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("DCNAS_LUTS", str(torch_lut_dir))
+    lut = LUT.load(next(torch_lut_dir.glob("*.yaml")))
+    lat = lut.batch_latency(SPACE.sample_genomes(2000, seed=3), SPACE)
+    budget = float(np.percentile(lat, 50))
+    cons = build_constraints(SPACE, latency=[f"{budget}ms"], devices=["cpu-torch"])
+    out = search_architecture(SPACE, cons, toy_fitness, tmp_path / "arch.yaml", SETTINGS, "evolution",
+                              protocol=QUICK, seed=4)
+    meta = Arch.from_yaml(tmp_path / "arch.yaml").meta["search"]
+    final = meta["closed_loop"][-1]
+    assert final["accepted"] and final["genome"] == out.arch.to_hex()
+    assert final["devices"]["cpu-torch"]["measured"]["median_ms"] <= budget
+    assert meta["constraints"]["latency:cpu-torch"]["predicted"] <= budget
+    for name in ("evaluated", "curve_csv", "curve_png", "pareto_png"):
+        assert out.files[name].stat().st_size > 0
+
+
+def test_closed_loop_drops_candidates_the_device_rejects(torch_lut_dir, tmp_path, monkeypatch):
+    """A LUT that under-predicts 20× lets the search pick networks the device then measures over budget."""
+    lut_path = next(torch_lut_dir.glob("*.yaml"))
+    d = yaml.safe_load(lut_path.read_text())
+    d["calibration"]["scale"] /= 20.0
+    d["calibration"]["offset_ms"] /= 20.0
+    wrong = tmp_path / "luts"
+    wrong.mkdir()
+    (wrong / lut_path.name).write_text(yaml.safe_dump(d))
+    monkeypatch.setenv("DCNAS_LUTS", str(wrong))
+    budget = float(np.percentile(LUT.load(wrong / lut_path.name).batch_latency(SPACE.sample_genomes(500, 5), SPACE), 60))
+    cons = build_constraints(SPACE, latency=[f"{budget}ms"], devices=["cpu-torch"])
+    with pytest.raises(DcnasError, match="none of the best 3 candidates measured within budget"):
+        search_architecture(SPACE, cons, toy_fitness, tmp_path / "arch.yaml", SETTINGS, "evolution",
+                            verify_max=3, protocol=QUICK, seed=5)
