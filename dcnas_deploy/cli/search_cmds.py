@@ -15,7 +15,7 @@ def search(supernet: Path = typer.Option(..., "--supernet", help="Run directory 
            device: List[str] = typer.Option([], "--device", "-d", help="Device of the matching --latency (default: cpu)."),
            params: Optional[str] = typer.Option(None, "--params", help="Parameter budget (0.6M, 600k)."),
            macs: Optional[str] = typer.Option(None, "--macs", help="MAC budget (2G) at --hr."),
-           hr: str = typer.Option("256x256", "--hr", help="Deployment HR size: the LUT geometry latency is costed at."),
+           hr: Optional[str] = typer.Option(None, "--hr", help="Deployment HR size HxW the LUT/MACs are costed at (default: the preset's space.hr_size)."),
            strategy: str = typer.Option("evolution+predictor", help="evolution+predictor | evolution | random."),
            iterations: Optional[int] = typer.Option(None, help="Override the preset's search iterations."),
            population: Optional[int] = typer.Option(None, help="Override the preset's population size."),
@@ -39,7 +39,8 @@ def search(supernet: Path = typer.Option(..., "--supernet", help="Run directory 
 
     inputs = load_supernet_inputs(supernet)
     sp = inputs.space
-    deploy = SearchSpace(width=sp.width, scale=sp.scale, hr_size=parse_hw(hr), target_channels=sp.target_channels,
+    deploy = SearchSpace(width=sp.width, scale=sp.scale, hr_size=parse_hw(hr) if hr else sp.hr_size,
+                         target_channels=sp.target_channels,
                          guide_channels=sp.guide_channels)
     s = inputs.preset.search
     if not (latency or params or macs):

@@ -265,9 +265,16 @@ class CostTables:
         self._block_offsets = np.arange(N_BLOCK_GENES) * N_BLOCK_CHOICES
         self._fusion_offsets = np.arange(LEVELS) * N_FUSION_CHOICES
 
+    CHUNK = 16384  # genomes per pass: keeps the temporaries in cache (~2x faster than one big pass)
+
     def batch(self, genomes: np.ndarray) -> np.ndarray:
         """Cost of each of (N, 52) genomes: float64 (N,), no Python loop over ops."""
         g = np.atleast_2d(np.asarray(genomes))
+        if len(g) > self.CHUNK:
+            return np.concatenate([self._batch(g[i:i + self.CHUNK]) for i in range(0, len(g), self.CHUNK)])
+        return self._batch(g)
+
+    def _batch(self, g: np.ndarray) -> np.ndarray:
         lv = SearchSpace.liveness(g)
         flat_index = g[:, :N_BLOCK_GENES] + self._block_offsets
         stage_cost = self.blocks.ravel()[flat_index].reshape(len(g), 3 * LEVELS, SLOTS).sum(axis=2)
