@@ -161,3 +161,24 @@ def test_openvino_ir_pair_through_an_openvino_agent(tmp_path, convs):
         assert "CPU" in " ".join(conn.info()["devices"])
     finally:
         running.stop()
+
+
+def test_lut_profiled_through_agent_matches_local_lut(agent, tmp_path):
+    """`profile` through `connection: agent` gives the same op keys as a local run, medians within noise."""
+    import statistics
+
+    from dcnas_deploy.lut.profiler import profile_device
+    from dcnas_deploy.space import SearchSpace
+
+    space = SearchSpace(width=4, scale=8, hr_size=(32, 32))
+    proto = Protocol(warmup_runs=5, warmup_s=0.02, timed_runs=30, timed_s=0.05)
+    remote_profile = load_device(str(_profile_yaml(tmp_path / "lut-agent.yaml", agent.url, agent.token_file)))
+    local_profile = load_device("cpu").with_threads(1)
+    remote = profile_device(remote_profile, space, tmp_path / "remote.yaml", calibrate=2, protocol=proto)
+    local = profile_device(local_profile, space, tmp_path / "local.yaml", calibrate=2, protocol=proto)
+    assert set(remote.ops) == set(local.ops) == {op.key for op in space.unique_ops()}
+    assert remote.provenance["host"]["cpu"] == local.provenance["host"]["cpu"]
+    ratios = [remote.ops[k].median_ms / local.ops[k].median_ms for k in local.ops]
+    # same runtime, options and protocol on the same CPU: the typical op agrees; single ops may swing
+    assert 0.67 < statistics.median(ratios) < 1.5, statistics.median(ratios)
+    assert len(remote.calibration.records) == 2
