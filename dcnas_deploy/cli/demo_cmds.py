@@ -1,0 +1,31 @@
+"""`dcnas-deploy demo`: the whole pipeline on the embedded default data, with a report."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from dcnas_deploy.cli.common import console, user_errors
+
+
+def demo(device: str = typer.Option("cpu", "--device", "-d", help="Device profile to profile, search for and verify on."),
+         out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run folder (finished stages are reused)."),
+         preset: str = typer.Option("demo", "--preset", help="Preset name or YAML."),
+         calibrate: int = typer.Option(20, help="Whole networks measured to calibrate a newly profiled LUT."),
+         force: bool = typer.Option(False, "--force", help="Redo every stage."),
+         quick: bool = typer.Option(False, "--quick", help="Smoke-test timing protocol (tests); latencies not meaningful."),
+         ) -> None:
+    """Profile → train supernet → search under the space's median latency → verify → retrain → export → benchmark → report."""
+    import time
+
+    from dcnas_deploy.pipeline.demo import DemoSettings, run_demo
+
+    t0 = time.perf_counter()
+    report = run_demo(DemoSettings(out=out, preset=preset, device=device, calibrate=calibrate, quick=quick,
+                                   force=force), log=lambda m: console.print(m, markup=False, highlight=False))
+    console.print(f"[b]report[/]: {report} and {report.with_suffix('.html')} ({time.perf_counter() - t0:.0f} s)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `demo`."""
+    app.command("demo")(user_errors(demo))

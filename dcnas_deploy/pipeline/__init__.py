@@ -1,0 +1,1 @@
+"""The main job (`demo`): every stage of the pipeline, resumable, and its report."""

@@ -1,0 +1,197 @@
+"""`dcnas-deploy demo`: profile → supernet → search → retrain → export → benchmark → evaluate → report.
+
+Each stage leaves a record under OUT/stages/; a second run reuses finished stages. Every number in
+the report is read from those records, i.e. measured by this run (or by the earlier run it resumed).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+
+from dcnas_deploy.pipeline.stages import Stages
+
+MIDDLEBURY = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "middlebury"
+BENCH_DEVICES = ("cpu", "cpu-openvino", "cpu-tflite", "cpu-torch")
+
+
+@dataclass
+class DemoSettings:
+    """What `demo` runs; the defaults are what `make demo` does."""
+
+    out: Path = Path("runs/demo")
+    preset: str = "demo"
+    device: str = "cpu"
+    calibrate: int = 20
+    quick: bool = False
+    """Smoke-test timing protocol (tests only): numbers are then not meaningful and the report says so."""
+    eval_images: int = 6
+    middlebury: Optional[Path] = field(default_factory=lambda: MIDDLEBURY if (MIDDLEBURY / "Depth").is_dir() else None)
+    force: bool = False
+
+
+def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> Path:
+    """Run (or resume) every stage and write OUT/report.md and OUT/report.html; returns the report path."""
+    from dcnas_deploy.presets import load_preset
+    from dcnas_deploy.runtimes.protocol import QUICK, Protocol
+
+    out = Path(s.out)
+    out.mkdir(parents=True, exist_ok=True)
+    preset = load_preset(s.preset)
+    protocol = QUICK if s.quick else Protocol()
+    stages = Stages(out, s.force, log)
+    base = {"preset": preset.to_dict(), "device": s.device, "quick": s.quick}
+
+    lut = stages.run("profile", {**base, "calibrate": s.calibrate},
+                     lambda: _profile(preset, s.device, out, s.calibrate, protocol))
+    os.environ["DCNAS_LUTS"] = str(Path(lut["lut"]).parent)
+    sup = stages.run("supernet", base, lambda: _supernet(preset, out))
+    found = stages.run("search", {**base, "lut": lut}, lambda: _search(out, s.device, lut, protocol))
+    final = stages.run("retrain", {**base, "arch": found["genome"]}, lambda: _retrain(preset, out))
+    exp = stages.run("export", {**base, "model": final["model"]}, lambda: _export(preset, out, final, protocol))
+    bench = stages.run("benchmark", {**base, "export": exp["files"]},
+                       lambda: _benchmark(exp, found, out, protocol))
+    ev = stages.run("evaluate", {**base, "model": final["model"], "mb": str(s.middlebury), "n": s.eval_images},
+                    lambda: _evaluate(preset, final, out, s.eval_images, s.middlebury))
+    from dcnas_deploy.pipeline.report import write_report
+
+    return write_report(out, s, stages.results, stages.seconds())
+
+
+# ---- stages --------------------------------------------------------------------------------------
+
+def _profile(preset, device: str, out: Path, calibrate: int, protocol) -> Dict[str, Any]:
+    """Reuse a matching committed LUT (same device, geometry, host) or measure one into OUT/luts."""
+    from dcnas_deploy.lut.profiler import _runtime_info, host_fingerprint, profile_device
+    from dcnas_deploy.lut.table import LUT, REPO_LUTS, default_lut_path, safe_name
+    from dcnas_deploy.runtimes.devices import load_device
+
+    profile = load_device(device)
+    space = preset.make_space()
+    committed = default_lut_path(safe_name(profile.name), space, folder=REPO_LUTS)
+    reused = False
+    if committed.is_file() and protocol.timed_runs >= 50:
+        lut = LUT.load(committed)
+        same_host = host_fingerprint(lut.provenance.get("host", {})) == host_fingerprint(_runtime_info(profile))
+        reused = same_host and lut.calibration is not None and not lut.missing(space.unique_ops())
+    if not reused:
+        lut = profile_device(profile, space, default_lut_path(safe_name(profile.name), space, folder=out / "luts"),
+                             calibrate=calibrate, protocol=protocol)
+    lat = lut.batch_latency(space.sample_genomes(10000, seed=0), space)
+    e = lut.calibration.errors if lut.calibration else {}
+    return {"lut": str(lut.path), "reused": reused, "ops": len(lut.ops), "calibration_errors": e,
+            "calibration_networks": len(lut.calibration.records) if lut.calibration else 0,
+            "space_latency_ms": {"p25": float(np.percentile(lat, 25)), "median": float(np.median(lat)),
+                                 "p75": float(np.percentile(lat, 75))},
+            "profiling_seconds": lut.provenance.get("profiling_seconds"), "host": lut.provenance.get("host", {}),
+            "runtime": lut.provenance.get("runtime"), "runtime_version": lut.provenance.get("runtime_version"),
+            "scatter": str(lut.path.with_suffix(".calibration.png"))}
+
+
+def _supernet(preset, out: Path) -> Dict[str, Any]:
+    from dcnas_deploy.train.supernet import train_supernet
+
+    run = out / "supernet"
+    res = train_supernet(preset, run, resume=(run / "checkpoint.pt").is_file())
+    return {"run": str(run), "steps": res["steps"], "val_start": res["val_start"], "val_end": res["val_end"],
+            "seconds": res["elapsed_s"]}
+
+
+def _search(out: Path, device: str, lut: Dict[str, Any], protocol) -> Dict[str, Any]:
+    from dcnas_deploy.search.constraints import build_constraints
+    from dcnas_deploy.search.evolution import SearchSettings
+    from dcnas_deploy.search.inputs import load_supernet_inputs
+    from dcnas_deploy.search.run import search_architecture
+
+    inputs = load_supernet_inputs(out / "supernet")
+    s = inputs.preset.search
+    budget = lut["space_latency_ms"]["median"]
+    cons = build_constraints(inputs.space, [f"{budget}ms"], [device])
+    settings = SearchSettings(population=s.population, topk=s.topk, crossovers=s.crossovers, mutations=s.mutations,
+                              mutation_prob=s.mutation_prob, iterations=s.iterations, init_pool=s.init_pool)
+    pred = inputs.predictor
+    scorer = inputs.scorer(budget if pred is not None and str(pred.meta.get("constraint", "")).startswith("latency")
+                           else (pred.tau_hi if pred is not None else 0.0))
+    res = search_architecture(inputs.space, cons, inputs.fitness, out / "arch.yaml", settings,
+                              "evolution+predictor" if pred is not None else "evolution", scorer, seed=0,
+                              protocol=protocol, provenance={"supernet": str(out / "supernet")})
+    meta = res.arch.meta["search"]
+    closed = [t for t in res.verification.tried if t["accepted"]][0]["devices"]
+    return {"arch": str(res.arch_path), "genome": res.arch.to_hex(), "budget_ms": budget,
+            "val_rmse": meta["val_rmse"], "evaluated": meta["evaluated"], "closed_loop": res.verification.tried,
+            "chosen_on_device": closed, "params": inputs.space.params(res.arch),
+            "macs": inputs.space.macs(res.arch), "files": {k: str(v) for k, v in res.files.items()}}
+
+
+def _retrain(preset, out: Path) -> Dict[str, Any]:
+    from dcnas_deploy.space import Arch
+    from dcnas_deploy.train.retrain import train_arch
+
+    run = out / "final"
+    summary = train_arch(Arch.from_yaml(out / "arch.yaml"), preset, run, init="supernet", supernet=out / "supernet",
+                         resume=(run / "checkpoint.pt").is_file())
+    return {k: v for k, v in summary.items() if isinstance(v, (int, float, str, dict, list))} | {
+        "model": str(summary["model"])}
+
+
+def _export(preset, out: Path, final: Dict[str, Any], protocol) -> Dict[str, Any]:
+    from dcnas_deploy.export.formats import parse_precisions, parse_targets
+    from dcnas_deploy.export.pipeline import ExportSettings, export_checkpoint
+
+    settings = ExportSettings(formats=parse_targets("all"), precisions=parse_precisions("fp32"),
+                              out_dir=out / "export", data=preset.data.spec, latency=protocol)
+    report = export_checkpoint(final["model"], settings)
+    d = report.to_dict()
+    return {"ok": report.ok, "rows": d["rows"], "unit": d["unit"], "data": d["data"],
+            "files": [r["path"] for r in d["rows"] if r.get("path")]}
+
+
+def _benchmark(exp: Dict[str, Any], found: Dict[str, Any], out: Path, protocol) -> Dict[str, Any]:
+    """Each exported file on the local device profile whose runtime loads it, plus eager PyTorch."""
+    from dcnas_deploy.errors import DcnasError
+    from dcnas_deploy.runtimes.benchmark import benchmark
+    from dcnas_deploy.runtimes.devices import load_device
+    from dcnas_deploy.runtimes.files import RUNTIME_SUFFIXES
+
+    rows: List[Dict[str, Any]] = []
+    for device in BENCH_DEVICES:
+        profile = load_device(device)
+        files = [f for f in exp["files"] if Path(f).suffix in RUNTIME_SUFFIXES[profile.runtime]
+                 and not (profile.runtime == "openvino" and Path(f).suffix == ".onnx")]
+        target = files[0] if files else (found["arch"] if profile.runtime == "torch" else None)
+        if target is None:
+            continue
+        try:
+            r = benchmark(Path(target), profile, protocol)
+            rows.append({"device": device, "runtime": f"{profile.runtime} {r.host.get('runtimes', {}).get(profile.runtime, '')}",
+                         "input": target, **r.timing.to_dict()})
+        except DcnasError as exc:
+            rows.append({"device": device, "runtime": profile.runtime, "input": target, "error": str(exc)})
+    return {"rows": rows}
+
+
+def _evaluate(preset, final: Dict[str, Any], out: Path, n: int, middlebury: Optional[Path]) -> Dict[str, Any]:
+    """Baselines and the found model on synthetic test scenes (and Middlebury when present)."""
+    from dcnas_deploy.data.evaluation import evaluate
+    from dcnas_deploy.data.registry import open_dataset
+    from dcnas_deploy.pipeline.report import comparison_grid
+    from dcnas_deploy.upsamplers import create_upsampler
+
+    scale = preset.space.scale
+    sets = {"synthetic": open_dataset(preset.data.spec, split="test", limit=n)}
+    if middlebury is not None:
+        sets["middlebury"] = open_dataset(f"middlebury:{middlebury}", split="test", limit=n)
+    models = {"bicubic": "bicubic", "guided-filter": "guided-filter", "jbu": "jbu", "ours": final["model"]}
+    table: Dict[str, Dict[str, Dict[str, float]]] = {}
+    for dname, ds in sets.items():
+        table[dname] = {}
+        for mname, spec in models.items():
+            res = evaluate(create_upsampler(spec, scale), ds, scale, model_name=mname, dataset_name=dname)
+            table[dname][mname] = {k: float(v) for k, v in res.mean().items()}
+    grids = {dname: str(comparison_grid({m: create_upsampler(s, scale) for m, s in models.items()}, ds, scale,
+                                        out / f"comparison-{dname}.png"))
+             for dname, ds in sets.items()}
+    return {"scale": scale, "metrics": table, "grids": grids, "units": {d: f"RMSE/MAE in {ds.protocol.unit}" for d, ds in sets.items()}}
