@@ -1,0 +1,192 @@
+"""`dcnas-deploy train-supernet`, `train`, `predictor fit|eval`, `presets`: training commands."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from dcnas_deploy.cli.common import console, user_errors
+
+predictor_app = typer.Typer(help="Fit and evaluate the ranking predictor of a supernet run.", no_args_is_help=True)
+
+_PROFILE_HELP = "Preset name (profiles/NAME.yaml) or YAML path. Default: tiny-x8, or the run's own when resuming."
+
+
+def _resolve_preset(profile: Optional[str], out: Path, resume: bool, overrides: dict, epochs: Optional[int],
+                    steps_key: str):
+    """The preset to run: --profile (or the run's own on --resume) with CLI overrides applied."""
+    from dcnas_deploy.errors import ConfigError
+    from dcnas_deploy.presets import load_preset
+    from dcnas_deploy.train.rundir import RunDir
+
+    if epochs is not None and overrides.get(steps_key) is not None:
+        raise ConfigError("give --steps or --epochs, not both")
+    if profile is None and resume and RunDir(out).preset_path.is_file():
+        preset = RunDir(out).read_preset()
+    else:
+        preset = load_preset(profile or "tiny-x8")
+    preset = preset.with_overrides(overrides)
+    if epochs is not None:
+        from dcnas_deploy.train.supernet import steps_per_epoch
+
+        if epochs < 1:
+            raise ConfigError(f"--epochs must be ≥ 1, got {epochs}")
+        preset = preset.with_overrides({steps_key: epochs * steps_per_epoch(preset)})
+    return preset
+
+
+def _summary(result: dict, what: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{what}: {result['run_dir']}")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    table.add_row("steps", str(result["steps"]))
+    for k, v in result["val_start"].items():
+        table.add_row(f"{k} at start", f"{v:.5f}")
+    for k, v in result["val_end"].items():
+        table.add_row(f"{k} now", f"{v:.5f}")
+    table.add_row("wall time", f"{result['elapsed_s']:.1f} s")
+    if "model" in result:
+        table.add_row("model", str(result["model"]))
+    console.print(table)
+
+
+def train_supernet_cmd(
+        out: Path = typer.Option(..., "--out", "-o", help="Run directory (runs/NAME)."),
+        profile: Optional[str] = typer.Option(None, "--profile", "-p", help=_PROFILE_HELP),
+        data: Optional[str] = typer.Option(None, help="Dataset spec (synthetic, nyu:PATH, ...); overrides data.spec."),
+        constraint: Optional[str] = typer.Option(None, help="Cost τ constrains: params, macs or latency:DEVICE."),
+        steps: Optional[int] = typer.Option(None, help="Total steps (overrides training.steps)."),
+        epochs: Optional[int] = typer.Option(None, help="Total epochs (one patch per training image each)."),
+        seed: Optional[int] = typer.Option(None, help="Seed (overrides training.seed)."),
+        device: Optional[str] = typer.Option(None, help="auto, cpu or cuda (overrides training.device)."),
+        nproc: int = typer.Option(1, help="Data-parallel processes to spawn (gloo on CPU, NCCL on GPUs)."),
+        resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
+        progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar.")) -> None:
+    """Train a weight-sharing supernet (paper Alg. 1): uniform warm-up, then predictor-guided sampling."""
+    from dcnas_deploy.train.supernet import train_supernet
+
+    preset = _resolve_preset(profile, out, resume, {"data.spec": data, "sampling.constraint": constraint,
+                                                    "training.steps": steps, "training.seed": seed,
+                                                    "training.device": device}, epochs, "training.steps")
+    talk = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 prints
+    if talk:
+        console.print(f"supernet [bold]{preset.name}[/]: width {preset.space.width}, x{preset.space.scale}, "
+                      f"{preset.training.steps} steps, data {preset.data.spec}, constraint "
+                      f"{preset.sampling.constraint}{' (resuming)' if resume else ''} → {out}")
+    result = train_supernet(preset, out, resume, nproc=nproc, progress=progress and talk)
+    if result is None:
+        console.print(f"done ({nproc} processes); see {out}/log.csv")
+    elif talk:
+        _summary(result, "supernet")
+
+
+def train_cmd(
+        arch: Path = typer.Option(..., "--arch", "-a", help="Architecture YAML (dcnas-deploy arch / search output)."),
+        out: Path = typer.Option(..., "--out", "-o", help="Run directory (runs/NAME); the model goes to model.pt."),
+        profile: Optional[str] = typer.Option(None, "--profile", "-p", help=_PROFILE_HELP),
+        data: Optional[str] = typer.Option(None, help="Dataset spec; overrides data.spec."),
+        init: str = typer.Option("scratch", help="scratch, or supernet (copy the path's weights from --supernet)."),
+        supernet: Optional[Path] = typer.Option(None, help="Supernet run directory (for --init supernet)."),
+        steps: Optional[int] = typer.Option(None, help="Total steps (overrides retrain.steps)."),
+        epochs: Optional[int] = typer.Option(None, help="Total epochs (one patch per training image each)."),
+        seed: Optional[int] = typer.Option(None, help="Seed (overrides training.seed)."),
+        device: Optional[str] = typer.Option(None, help="auto, cpu or cuda."),
+        nproc: int = typer.Option(1, help="Data-parallel processes to spawn."),
+        resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
+        progress: bool = typer.Option(True, "--progress/--no-progress")) -> None:
+    """Train one architecture (from scratch or from supernet weights) and save a deployable model.pt."""
+    from dcnas_deploy.space import Arch
+    from dcnas_deploy.train.retrain import train_arch
+
+    a = Arch.from_yaml(arch)
+    if profile is None and not resume and init == "supernet" and supernet is not None:
+        from dcnas_deploy.train.rundir import RunDir
+
+        profile = str(RunDir(supernet).preset_path)  # the supernet's own space and data by default
+    preset = _resolve_preset(profile, out, resume, {"data.spec": data, "retrain.steps": steps,
+                                                    "training.seed": seed, "training.device": device},
+                             epochs, "retrain.steps")
+    console.print(f"train [bold]{arch}[/] ({preset.name}, init {init}): {preset.retrain.steps} steps, "
+                  f"data {preset.data.spec}{' (resuming)' if resume else ''} → {out}")
+    result = train_arch(a, preset, out, init=init, supernet=supernet, resume=resume, nproc=nproc, progress=progress)
+    if result is not None:
+        _summary(result, "train")
+    else:
+        console.print(f"done ({nproc} processes); model in {out}/model.pt")
+
+
+@predictor_app.command("fit")
+@user_errors
+def predictor_fit(
+        supernet: Path = typer.Option(..., "--supernet", "-s", help="Supernet run directory."),
+        loss: str = typer.Option("hinge", help="hinge (eq. 17), ranknet, l1 or l2."),
+        paths: int = typer.Option(1000, help="Paths scored with the final weights (reused when already scored)."),
+        holdout: float = typer.Option(0.25, help="Share of the scored paths held out for `predictor eval`."),
+        epochs: Optional[int] = typer.Option(None, help="Fit epochs (default: predictor.init_epochs)."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Default: RUN/predictor-LOSS.pt.")) -> None:
+    """Fit a fresh predictor on paths scored with the run's final supernet weights."""
+    from rich.progress import Progress
+
+    from dcnas_deploy.predictor.runs import fit_on_run
+
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("scoring paths", total=None)
+        report = fit_on_run(supernet, loss, paths=paths, holdout=holdout, epochs=epochs, out=out,
+                            on_path=lambda i: bar.advance(task), on_total=lambda n: bar.update(task, total=n))
+    h = report.heldout
+    console.print(f"[green]wrote[/] {report.path}: {loss} loss, {report.train_paths} training paths, final fit loss "
+                  f"{report.history[-1]:.4f}; held-out ({h['n']} paths) Kendall τ {h['kendall']:.3f}, "
+                  f"Spearman {h['spearman']:.3f}")
+
+
+@predictor_app.command("eval")
+@user_errors
+def predictor_eval(
+        supernet: Path = typer.Option(..., "--supernet", "-s", help="Supernet run directory."),
+        predictor: Optional[List[Path]] = typer.Option(None, "--predictor", help="Predictor file(s); default: "
+                                                       "every RUN/predictor*.pt."),
+        png: Optional[Path] = typer.Option(None, help="Rank scatter PNG (default: RUN/predictor_ranks.png).")) -> None:
+    """Kendall τ and Spearman ρ on the held-out scored paths, plus a predicted-vs-true rank scatter."""
+    from rich.table import Table
+
+    from dcnas_deploy.predictor.runs import eval_on_run
+
+    png = png or supernet / "predictor_ranks.png"
+    metrics = eval_on_run(supernet, predictor or (), png)
+    table = Table(title=f"predictors of {supernet} on held-out paths")
+    for col in ("predictor", "paths", "Kendall τ", "Spearman ρ"):
+        table.add_column(col, justify="left" if col == "predictor" else "right")
+    for name, m in metrics.items():
+        table.add_row(name, str(m["n"]), f"{m['kendall']:.3f}", f"{m['spearman']:.3f}")
+    console.print(table)
+    console.print(f"rank scatter: {png}")
+
+
+def presets_cmd(name: Optional[str] = typer.Argument(None, help="Show this preset's full YAML.")) -> None:
+    """List the presets in profiles/ (or print one, validated)."""
+    from rich.table import Table
+
+    from dcnas_deploy.presets import known_presets, load_preset
+
+    if name is not None:
+        console.print(load_preset(name).to_yaml(), markup=False, highlight=False)
+        return
+    table = Table(title="presets")
+    for col in ("name", "width", "scale", "steps", "description"):
+        table.add_column(col)
+    for n in known_presets():
+        p = load_preset(n)
+        table.add_row(n, str(p.space.width), str(p.space.scale), str(p.training.steps), p.description)
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the training commands to the main CLI."""
+    app.command("train-supernet")(user_errors(train_supernet_cmd))
+    app.command("train")(user_errors(train_cmd))
+    app.command("presets")(user_errors(presets_cmd))
+    app.add_typer(predictor_app, name="predictor")
