@@ -15,6 +15,7 @@ def atomic_write(path: os.PathLike | str, write: Callable[[str], None]) -> Path:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the permissions open() would
         os.replace(tmp, p)
     except BaseException:
         if os.path.exists(tmp):
@@ -31,3 +32,10 @@ def atomic_write_text(path: os.PathLike | str, text: str) -> Path:
 def atomic_write_bytes(path: os.PathLike | str, data: bytes) -> Path:
     """Write bytes atomically."""
     return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+def _umask() -> int:
+    """The process umask (read without changing it for longer than a moment)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -111,7 +111,7 @@ UpsamplerFactory = Callable[..., Upsampler]
 _NAMED: Dict[str, UpsamplerFactory] = {}
 _FILE_LOADERS: Dict[str, UpsamplerFactory] = {}
 
-FILE_LOADER_MODULES: List[str] = []
+FILE_LOADER_MODULES: List[str] = ["dcnas_deploy.export.loaders"]
 """Modules that register file loaders when imported (e.g. 'dcnas_deploy.runtimes.upsampler');
 append yours. A module that fails to import is skipped and named in the error for its suffixes."""
 

@@ -67,7 +67,7 @@ def test_evaluate_cli_bad_input_messages(tmp_path):
     result, text = _run("evaluate", "-m", "nearest", "--limit", "1")
     assert result.exit_code == 2 and "unknown model 'nearest'; known names: bicubic, guided-filter, jbu" in text
     result, text = _run("evaluate", "-m", str(tmp_path / "net.tflite"), "--limit", "1")
-    assert result.exit_code == 2 and "no loader for .tflite model files" in text
+    assert result.exit_code == 2 and "model file not found" in text and "net.tflite" in text
     result, text = _run("evaluate", "-m", "bicubic", "--data", "kitti:/x")
     assert result.exit_code == 2 and "unknown dataset spec 'kitti:/x'" in text and "middlebury:PATH" in text
     result, text = _run("evaluate", "-m", "bicubic", "--data", f"middlebury:{tmp_path / 'none'}")

@@ -42,7 +42,9 @@ def test_parameters_from_spec_text():
         U.create_upsampler("guided-filter:radius=0", 8)
 
 
-def test_unknown_specs_and_model_files_without_loaders(tmp_path):
+def test_unknown_specs_and_model_files_without_loaders(tmp_path, monkeypatch):
+    monkeypatch.setattr(U, "_FILE_LOADERS", {})  # as in an install without the export loaders
+    monkeypatch.setattr(U, "FILE_LOADER_MODULES", [])
     with pytest.raises(ConfigError, match=r"unknown model 'lanczos'; known names: bicubic, guided-filter, jbu"):
         U.create_upsampler("lanczos", 4)
     with pytest.raises(DcnasError, match=r"no loader for .onnx model files in this install yet .*dcnas-deploy\[onnx\]"):

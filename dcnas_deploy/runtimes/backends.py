@@ -193,7 +193,9 @@ def _convert_litert(module, example_inputs, path: Path, precision: str, opts: Di
         if opts["nhwc"]:
             module = litert_torch.to_channel_last_io(module, args=list(range(len(example_inputs))))
             example_inputs = tuple(t.permute(0, 2, 3, 1).contiguous() for t in example_inputs)
-        litert_torch.convert(module, example_inputs).export(str(path))
+        # quant_config: litert_torch QuantConfig of a module already quantized with PT2E (export's int8
+        # path); without it litert-torch keeps the Q/DQ pairs as float ops instead of int8 kernels
+        litert_torch.convert(module, example_inputs, quant_config=opts["quant_config"]).export(str(path))
 
 
 def _convert_torch(module, example_inputs, path: Path, precision: str, opts: Dict[str, Any]) -> None:
@@ -219,7 +221,7 @@ BACKENDS: Dict[str, Backend] = {b.name: b for b in [
     Backend("onnxruntime", ".onnx", "onnx", ("fp32",), _convert_onnx,
             {"exporter": "legacy", "opset": None}),
     Backend("openvino", ".xml", "openvino", ("fp32", "fp16", "bf16"), _convert_openvino, {"frontend": "onnx"}),
-    Backend("litert", ".tflite", "tflite", ("fp32",), _convert_litert, {"nhwc": False}),
+    Backend("litert", ".tflite", "tflite", ("fp32",), _convert_litert, {"nhwc": False, "quant_config": None}),
     Backend("torch", ".pt2", "all", ("fp32", "fp16", "bf16"), _convert_torch, {}, (".pt",)),
 ]}
 """runtime name -> Backend that writes files for it. Add a backend with one entry."""

@@ -44,7 +44,23 @@ def _prepare_model_file(path: Path, profile: DeviceProfile, workdir: Path) -> Pa
     return path
 
 
+def _is_checkpoint(path: Path) -> bool:
+    from dcnas_deploy.export.bench_input import is_checkpoint
+
+    return is_checkpoint(path)
+
+
+def _build_checkpoint(path: Path, options: Dict[str, Any]):
+    """A training checkpoint, wrapped as `export` wraps it (export.deployable.Deployable)."""
+    from dcnas_deploy.export.bench_input import checkpoint_module
+
+    return checkpoint_module(path, options)
+
+
 INPUT_KINDS: Dict[str, InputKind] = {
+    "checkpoint": InputKind("checkpoint", _is_checkpoint, None,
+                            "a trained model checkpoint (.pt from `dcnas-deploy train`; timed at --hr)",
+                            build=_build_checkpoint),
     "model-file": InputKind("model-file", lambda p: p.suffix in _ALL_SUFFIXES, _prepare_model_file,
                             f"a model file ({', '.join(_ALL_SUFFIXES)})"),
 }

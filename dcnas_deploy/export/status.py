@@ -1,0 +1,97 @@
+"""The one status table of an export: a row per (format, precision), shown with rich and saved as JSON."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional
+
+PASSED = "passed"
+FAILED_CHECK = "failed_check"
+EXPORT_FAILED = "export_failed"
+UNSUPPORTED = "unsupported"
+REFERENCE = "reference"
+
+LABELS = {PASSED: "[green]passed[/]", FAILED_CHECK: "[red]exported, failed check[/]",
+          EXPORT_FAILED: "[red]export failed[/]", UNSUPPORTED: "[yellow]unsupported[/]",
+          REFERENCE: "[cyan]reference[/]"}
+
+
+@dataclass
+class StatusRow:
+    """What happened to one (format, precision)."""
+
+    format: str
+    precision: str
+    status: str
+    runtime: str = ""
+    path: str = ""
+    size_mb: Optional[float] = None
+    psnr_db: Optional[float] = None
+    max_abs: Optional[float] = None
+    rmse_torch: Optional[float] = None
+    rmse_file: Optional[float] = None
+    rmse_increase_pct: Optional[float] = None
+    latency_ms: Optional[float] = None
+    """Median latency in the local runtime."""
+    timing: Optional[Dict[str, Any]] = None
+    convert_s: Optional[float] = None
+    note: str = ""
+    error: str = ""
+    failures: List[str] = field(default_factory=list)
+    per_image: List[Dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Passed (or the PyTorch reference row)."""
+        return self.status in (PASSED, REFERENCE)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-safe dict (non-finite floats as strings)."""
+        def clean(v):
+            if isinstance(v, float) and not math.isfinite(v):
+                return str(v)
+            if isinstance(v, dict):
+                return {k: clean(x) for k, x in v.items()}
+            if isinstance(v, list):
+                return [clean(x) for x in v]
+            return v
+
+        return clean(asdict(self))
+
+
+def _num(v: Optional[float], fmt: str) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float) and math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return format(v, fmt)
+
+
+def render_table(rows: List[StatusRow], title: str, unit: str = ""):
+    """A rich Table of the rows (one per format and precision); notes go below it (`row_notes`)."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    for col, justify in (("format", "left"), ("prec", "left"), ("status", "left"), ("MB", "right"),
+                         ("PSNR dB", "right"), ("max|Δ|", "right"), (f"RMSE {unit}".strip(), "right"),
+                         ("ΔRMSE%", "right"), ("ms", "right")):
+        table.add_column(col, justify=justify, no_wrap=col != "status")
+    for r in rows:
+        table.add_row(r.format, r.precision, LABELS.get(r.status, r.status), _num(r.size_mb, ".2f"),
+                      _num(r.psnr_db, ".1f"), _num(r.max_abs, ".2g"),
+                      _num(r.rmse_file if r.status != REFERENCE else r.rmse_torch, ".4f"),
+                      _num(r.rmse_increase_pct, "+.2f"), _num(r.latency_ms, ".2f"))
+    table.caption = ("PSNR vs PyTorch (worst check image), max|Δ| in depth units, task RMSE (mean) and its change "
+                     "vs PyTorch, median latency in the local runtime")
+    return table
+
+
+def row_notes(rows: List[StatusRow]) -> List[str]:
+    """One line per row that has failures, an error or a note."""
+    out = []
+    for r in rows:
+        for text in [*r.failures, r.error, r.note]:
+            if text and r.status != REFERENCE:
+                out.append(f"{r.format} {r.precision}: {text}")
+    return out
