@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -468,7 +469,9 @@ def test_benchmark_accepts_checkpoints_and_exported_files(checkpoint, full_expor
 
     assert is_checkpoint(checkpoint)
     scripted = tmp_path / "scripted.pt"
-    torch.jit.save(torch.jit.script(torch.nn.ReLU()), str(scripted))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(torch.jit.script(torch.nn.ReLU()), str(scripted))
     assert not is_checkpoint(scripted)
     module, inputs = checkpoint_module(checkpoint, {"hr_size": (64, 32)})
     assert isinstance(module, Deployable) and tuple(inputs[1].shape) == (1, 3, 64, 32)

@@ -64,8 +64,9 @@ def search_architecture(space: SearchSpace, constraints: List[Constraint], fitne
         tried = "; ".join(f"{t['genome'][:12]}…: " + ", ".join(
             f"{d} {v['measured']['median_ms']:.2f} ms (LUT {v['lut_ms']:.2f}, budget {v['budget_ms']:.2f})"
             for d, v in t["devices"].items()) for t in verification.tried)
-        raise DcnasError(f"none of the best {len(verification.tried)} candidates measured within budget on the "
-                         f"device: {tried}. The LUT may have drifted: run `dcnas-deploy lut check` or re-profile.")
+        raise DcnasError(f"no candidate measured within budget on the device ({len(verification.tried)} tried; "
+                         f"the rest are not expected to fit once the LUT is corrected by what the device "
+                         f"measured): {tried}. The LUT may have drifted: run `dcnas-deploy lut check` or re-profile.")
     chosen = verification.chosen
     costs = feas.costs(chosen.array()[None])[0]
     measured = {}

@@ -37,12 +37,23 @@ def measure_arch(space: SearchSpace, arch: Arch, profile, protocol: Protocol) ->
 def verify_candidates(space: SearchSpace, ranked: List[Arch], constraints: List[Constraint], max_candidates: int = 10,
                       protocol: Protocol = Protocol(), on_try: Optional[Callable[[Dict], None]] = None
                       ) -> Verification:
-    """Walk `ranked` (best first); drop any candidate measured over a latency budget on any device."""
+    """Walk `ranked` (best first); drop any candidate measured over a latency budget on any device.
+
+    Each failure tightens the effective budget by the measured/predicted ratio it showed, so the next
+    candidate tried is one the LUT, corrected by what the device just said, expects to fit.
+    """
     latency = [c for c in constraints if c.device]
     if not latency:
         return Verification(ranked[0] if ranked else None)
     result = Verification(None)
-    for arch in ranked[:max_candidates]:
+    # After a device measures a candidate over budget, LUT predictions near the budget are not trusted
+    # as they are: candidates are skipped unless prediction × (worst measured/predicted ratio so far) fits.
+    worst = {c.name: 1.0 for c in latency}
+    for arch in ranked:
+        if len(result.tried) >= max_candidates:
+            break
+        if any(float(c.tables(arch)) * worst[c.name] > c.budget for c in latency):
+            continue
         entry: Dict = {"genome": arch.to_hex(), "devices": {}}
         ok = True
         for c in latency:
@@ -55,6 +66,7 @@ def verify_candidates(space: SearchSpace, ranked: List[Arch], constraints: List[
             entry["devices"][c.name.split(":", 1)[1]] = {"budget_ms": c.budget, "lut_ms": round(predicted, 4),
                                           "measured": timing, "within_budget": timing["median_ms"] <= c.budget}
             ok &= timing["median_ms"] <= c.budget
+            worst[c.name] = max(worst[c.name], timing["median_ms"] / max(predicted, 1e-9))
         entry["accepted"] = ok
         result.tried.append(entry)
         if on_try:
