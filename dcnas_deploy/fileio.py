@@ -34,6 +34,21 @@ def atomic_write_bytes(path: os.PathLike | str, data: bytes) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
+def load_torch_file(path: os.PathLike | str, what: str, weights_only: bool = True):
+    """torch.load onto the CPU; a missing, truncated or corrupt file raises ConfigError naming `what`."""
+    import torch
+
+    from dcnas_deploy.errors import ConfigError
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{what} not found: {p}")
+    try:
+        return torch.load(p, map_location="cpu", weights_only=weights_only)
+    except Exception as exc:  # torch raises many types for truncated/corrupt files
+        raise ConfigError(f"{p}: not a readable {what} ({type(exc).__name__}: {exc})") from None
+
+
 def _umask() -> int:
     """The process umask (read without changing it for longer than a moment)."""
     mask = os.umask(0)

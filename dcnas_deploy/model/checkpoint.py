@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 
 from dcnas_deploy.errors import ConfigError
-from dcnas_deploy.fileio import atomic_write_bytes
+from dcnas_deploy.fileio import atomic_write_bytes, load_torch_file
 from dcnas_deploy.model.subnet import SubNet
 from dcnas_deploy.space import Arch, SearchSpace
 
@@ -27,12 +27,7 @@ def save_model(path: Path | str, model: SubNet, meta: Optional[Dict[str, Any]] =
 def load_model(path: Path | str) -> Tuple[SubNet, Dict[str, Any]]:
     """Read a SubNet checkpoint; a corrupt or foreign file gives a ConfigError saying what it is."""
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"checkpoint not found: {p}")
-    try:
-        payload = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated/corrupt files
-        raise ConfigError(f"{p}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    payload = load_torch_file(p, "checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         fmt = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise ConfigError(f"{p}: not a dcnas model checkpoint (format {fmt!r}, expected {FORMAT!r}); "

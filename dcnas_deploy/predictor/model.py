@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from dcnas_deploy.errors import ConfigError
-from dcnas_deploy.fileio import atomic_write_bytes
+from dcnas_deploy.fileio import atomic_write_bytes, load_torch_file
 from dcnas_deploy.space import SearchSpace
 from dcnas_deploy.space.genes import (BRANCHES, LEVELS, N_BLOCK_CHOICES, N_BLOCK_GENES, N_FUSION_CHOICES, N_GENES,
                                       SLOTS)
@@ -120,11 +120,4 @@ class Predictor:
     @classmethod
     def load(cls, path: Union[str, Path]) -> "Predictor":
         """Read a file written by save (ConfigError when missing or not a predictor)."""
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"predictor not found: {p}")
-        try:
-            state = torch.load(p, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises many types for truncated/corrupt files
-            raise ConfigError(f"{p}: not a readable predictor file ({type(exc).__name__}: {exc})") from None
-        return cls.from_state_dict(state, str(p))
+        return cls.from_state_dict(load_torch_file(path, "predictor file"), str(path))

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from dcnas_deploy.errors import ConfigError
-from dcnas_deploy.fileio import atomic_write, atomic_write_text
+from dcnas_deploy.fileio import atomic_write, atomic_write_text, load_torch_file
 from dcnas_deploy.presets import Preset, preset_from_yaml
 
 FORMAT = "dcnas-run/1"
@@ -81,10 +81,7 @@ class RunDir:
         p = self.checkpoint_path
         if not p.is_file():
             raise ConfigError(f"no checkpoint in {self.path}")
-        try:
-            ckpt = torch.load(p, map_location="cpu", weights_only=False)
-        except Exception as exc:  # torch raises many types for truncated/corrupt files
-            raise ConfigError(f"{p}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+        ckpt = load_torch_file(p, "checkpoint", weights_only=False)
         if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
             raise ConfigError(f"{p}: not a dcnas run checkpoint (expected format {FORMAT!r})")
         return ckpt
