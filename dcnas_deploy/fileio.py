@@ -34,6 +34,21 @@ def atomic_write_bytes(path: os.PathLike | str, data: bytes) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
+def load_yaml_file(path: os.PathLike | str, what: str):
+    """yaml.safe_load of a file; a missing file or invalid YAML raises ConfigError naming `what`."""
+    import yaml
+
+    from dcnas_deploy.errors import ConfigError
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{what} not found: {p}")
+    try:
+        return yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+
+
 def load_torch_file(path: os.PathLike | str, what: str, weights_only: bool = True):
     """torch.load onto the CPU; a missing, truncated or corrupt file raises ConfigError naming `what`."""
     import torch

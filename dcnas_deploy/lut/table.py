@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from dcnas_deploy.errors import ConfigError
-from dcnas_deploy.fileio import atomic_write_text
+from dcnas_deploy.fileio import atomic_write_text, load_yaml_file
 from dcnas_deploy.runtimes.protocol import Timing
 from dcnas_deploy.space import Arch, CostTables, Op, SearchSpace
 
@@ -83,15 +83,8 @@ class LUT:
     @classmethod
     def load(cls, path: Path | str) -> "LUT":
         """Read and validate a LUT file."""
-        import yaml
-
         p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"LUT not found: {p}")
-        try:
-            d = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+        d = load_yaml_file(p, "LUT")
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ConfigError(f"{p}: not a dcnas LUT (expected 'format: {FORMAT}')")
         missing = [k for k in ("device", "geometry", "provenance", "ops") if k not in d]

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from dcnas_deploy.errors import ConfigError
-from dcnas_deploy.fileio import atomic_write_text
+from dcnas_deploy.fileio import atomic_write_text, load_yaml_file
 from dcnas_deploy.space.genes import (BLOCK_NAMES, BRANCHES, FUSIONS, LEVELS, N_BLOCK_CHOICES, N_FUSION_CHOICES,
                                       N_GENES, N_BLOCK_GENES, SLOTS, block_gene, fusion_gene, stage_order)
 
@@ -161,16 +161,7 @@ class Arch:
     @classmethod
     def from_yaml(cls, path: os.PathLike | str) -> "Arch":
         """Read and validate an architecture YAML file."""
-        import yaml
-
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"architecture file not found: {p}")
-        try:
-            d = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{p}: not valid YAML: {exc}") from None
-        return cls.from_dict(d, source=str(p))
+        return cls.from_dict(load_yaml_file(path, "architecture file"), source=str(path))
 
 
 def _parse_block(tok: Any) -> Optional[int]:
