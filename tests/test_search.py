@@ -114,7 +114,8 @@ def test_closed_loop_drops_candidates_the_device_rejects(torch_lut_dir, tmp_path
     monkeypatch.setenv("DCNAS_LUTS", str(wrong))
     budget = float(np.percentile(LUT.load(wrong / lut_path.name).batch_latency(SPACE.sample_genomes(500, 5), SPACE), 60))
     cons = build_constraints(SPACE, latency=[f"{budget}ms"], devices=["cpu-torch"])
-    with pytest.raises(DcnasError, match=r"no candidate measured within budget on the device \(1 tried") as info:
+    # how many are tried depends on the first measured/predicted ratio (timing noise): at most verify_max
+    with pytest.raises(DcnasError, match=r"no candidate measured within budget on the device \([123] tried") as info:
         search_architecture(SPACE, cons, toy_fitness, tmp_path / "arch.yaml", SETTINGS, "evolution",
                             verify_max=3, protocol=QUICK, seed=5)
     assert "cpu-torch" in str(info.value)  # the measurement that ruled it out is shown
