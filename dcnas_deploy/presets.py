@@ -387,17 +387,23 @@ def preset_from_yaml(text: str, source: str) -> Preset:
     return Preset.from_dict(data if data is not None else {}, source=source)
 
 
+def load_preset_file(path: Path) -> Preset:
+    """Read and validate one preset YAML file."""
+    from dcnas_deploy.fileio import load_yaml_file
+
+    data = load_yaml_file(path, "preset file")
+    return Preset.from_dict(data if data is not None else {}, source=str(path))
+
+
 def load_preset(name_or_path: str) -> Preset:
     """A preset by name (profiles/<name>.yaml) or by path to a YAML file."""
     text = str(name_or_path)
     path = Path(text).expanduser()
     if text.endswith((".yaml", ".yml")) or os.sep in text:
-        if not path.is_file():
-            raise ConfigError(f"preset file not found: {path}")
-        return preset_from_yaml(path.read_text(), str(path))
+        return load_preset_file(path)
     for d in profile_dirs():
         candidate = d / f"{text}.yaml"
         if candidate.is_file():
-            return preset_from_yaml(candidate.read_text(), str(candidate))
+            return load_preset_file(candidate)
     raise ConfigError(f"unknown preset {text!r}; known: {', '.join(known_presets()) or '(none)'} "
                       f"(or give a path to a YAML preset)")

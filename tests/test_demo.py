@@ -32,7 +32,8 @@ def demo_run(tmp_path_factory):
     path = d / "tiny.yaml"
     path.write_text(yaml.safe_dump(preset))
     out = d / "run"
-    res = CliRunner().invoke(app, ["demo", "--preset", str(path), "--out", str(out), "--quick", "--calibrate", "3"])
+    res = CliRunner().invoke(app, ["demo", "--preset", str(path), "--out", str(out), "--quick", "--calibrate", "3",
+                                     "--budget-percentile", "90"])  # quick timings are noisy: leave the closed loop room
     assert res.exit_code == 0, res.output
     return out, res.output
 
@@ -73,6 +74,7 @@ def test_report_numbers_come_from_this_run(demo_run):
 def test_second_run_reuses_every_stage(demo_run):
     out, _ = demo_run
     preset = next(out.parent.glob("tiny.yaml"))
-    res = CliRunner().invoke(app, ["demo", "--preset", str(preset), "--out", str(out), "--quick", "--calibrate", "3"])
+    res = CliRunner().invoke(app, ["demo", "--preset", str(preset), "--out", str(out), "--quick", "--calibrate", "3",
+                                   "--budget-percentile", "90"])
     assert res.exit_code == 0, res.output
     assert res.output.count("done earlier") == 7

@@ -73,6 +73,11 @@ def test_profiling_resumes_after_interrupt(tmp_path):
     assert calls.count("ops") == len(SPACE.unique_ops()) - 10  # only the missing ops were measured
     assert all(lut.ops[k] == t for k, t in partial.ops.items())
     assert len(lut.calibration.records) == 2
+    calls.clear()
+    lut = profile_device(profile, SPACE, out, calibrate=1, protocol=QUICK, progress=lambda s, n, t: calls.append(s))
+    assert calls == [] and len(lut.calibration.records) == 2  # fewer wanted than measured: nothing re-measured
+    lut = profile_device(profile, SPACE, out, calibrate=3, protocol=QUICK, progress=lambda s, n, t: calls.append(s))
+    assert calls == ["calibration"] and len(lut.calibration.records) == 3  # only the one missing network
 
 
 def test_lut_errors_name_the_problem(cpu_lut, tmp_path):

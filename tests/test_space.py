@@ -112,3 +112,17 @@ def test_bad_geometry_is_rejected():
         SearchSpace(scale=3)
     with pytest.raises(ConfigError, match="unknown search-space keys"):
         SearchSpace.from_dict({"width": 8, "depth": 3})
+
+
+def test_uniform_hand_designed_arch():
+    a = Arch.uniform("k3e4", 2, "concat_pw")
+    d = a.to_dict()
+    for branch in ("guide_encoder", "target_encoder"):
+        assert all(blocks == ["k3e4", "k3e4", "skip", "skip"] for blocks in d[branch].values())
+    assert all(st == {"fusion": "concat_pw", "blocks": ["k3e4", "k3e4", "skip", "skip"]} for st in d["decoder"].values())
+    space = SearchSpace(width=8, scale=8, hr_size=(64, 64))
+    assert len([lo for lo in space.live_ops(a) if lo.op.kind == "mbconv"]) == 3 * 4 * 2
+    assert space.params(Arch.uniform("k5e4", 2)) > space.params(a)
+    for bad in (("k4e4", 2, "sum"), ("k3e4", 5, "sum"), ("k3e4", 2, "add")):
+        with pytest.raises(ConfigError):
+            Arch.uniform(*bad)

@@ -12,6 +12,8 @@ def demo(device: str = typer.Option("cpu", "--device", "-d", help="Device profil
          out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run folder (finished stages are reused)."),
          preset: str = typer.Option("demo", "--preset", help="Preset name or YAML."),
          calibrate: int = typer.Option(20, help="Whole networks measured to calibrate a newly profiled LUT."),
+         budget_percentile: float = typer.Option(50.0, min=1.0, max=100.0, help="Latency budget: this percentile of "
+                                                 "the space's LUT latency over random paths (50 = median)."),
          force: bool = typer.Option(False, "--force", help="Redo every stage."),
          quick: bool = typer.Option(False, "--quick", help="Smoke-test timing protocol (tests); latencies not meaningful."),
          ) -> None:
@@ -22,7 +24,7 @@ def demo(device: str = typer.Option("cpu", "--device", "-d", help="Device profil
 
     t0 = time.perf_counter()
     report = run_demo(DemoSettings(out=out, preset=preset, device=device, calibrate=calibrate, quick=quick,
-                                   force=force), log=lambda m: console.print(m, markup=False, highlight=False))
+                                   budget_percentile=budget_percentile, force=force), log=lambda m: console.print(m, markup=False, highlight=False))
     console.print(f"[b]report[/]: {report} and {report.with_suffix('.html')} ({time.perf_counter() - t0:.0f} s)")
 
 

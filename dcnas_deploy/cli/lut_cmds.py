@@ -31,7 +31,7 @@ def profile(device: str = typer.Option("cpu", "--device", "-d", help="Device pro
             width: int = typer.Option(8, help="Base width C of the search space."),
             hr: str = typer.Option("256x256", help="HR input size HxW the LUT is valid for."),
             scale: int = typer.Option(8, help="Upscaling factor."),
-            calibrate: int = typer.Option(50, min=0, help="Whole networks measured to fit the correction."),
+            calibrate: int = typer.Option(50, min=0, help="Whole networks the calibration fits (a rerun measures only the ones missing)."),
             out: Optional[Path] = typer.Option(None, "--out", "-o", help="LUT file (default luts/<device>-c<C>-<H>x<W>-x<s>.yaml)."),
             force: bool = typer.Option(False, "--force", help="Re-measure everything instead of only what is missing."),
             threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Override the profile's thread count."),

@@ -47,7 +47,7 @@ def cross_validated(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0)
 
 
 def plot_calibration(raw_sum: np.ndarray, predicted: np.ndarray, measured: np.ndarray, errors: Dict[str, float],
-                     title: str, path: Path) -> Path:
+                     title: str, path: Path, label: str = "calibrated (out-of-fold)") -> Path:
     """Predicted-vs-measured scatter with the y = x line and a ±10 % band."""
     import matplotlib
 
@@ -63,7 +63,7 @@ def plot_calibration(raw_sum: np.ndarray, predicted: np.ndarray, measured: np.nd
     ax.fill_between(xs, 0.9 * xs, 1.1 * xs, color="0.9", label="±10 %")
     ax.plot(xs, xs, "k-", lw=0.8)
     ax.scatter(measured, raw_sum, s=14, marker="x", color="tab:gray", label="raw Σ ops")
-    ax.scatter(measured, predicted, s=16, color="tab:blue", label="calibrated (out-of-fold)")
+    ax.scatter(measured, predicted, s=16, color="tab:blue", label=label)
     ax.set_xlabel("measured end-to-end latency (ms)")
     ax.set_ylabel("LUT prediction (ms)")
     ax.set_title(f"{title}\nMAPE {errors['mape_pct']:.1f} %, {100 * errors['within_10pct']:.0f} % within ±10 %, "

@@ -74,18 +74,16 @@ def measure_overhead(profile: DeviceProfile, protocol: Protocol) -> float:
 
 
 def calibration_archs(space: SearchSpace, n: int, seed: int = 0) -> List[Arch]:
-    """The n calibration architectures (deterministic, so a resumed run measures the same ones)."""
-    return [Arch(g) for g in space.sample_genomes(n, seed=np.random.default_rng([seed, 7_2025]))]
+    """The first n calibration architectures: one seed per index, so the list for n is a prefix of the list for n + 1."""
+    return [space.sample(np.random.default_rng([seed, 7_2025, i])) for i in range(n)]
 
 
 def profile_device(profile: DeviceProfile, space: SearchSpace, out: Path, calibrate: int = 50,
                    force: bool = False, protocol: Protocol = Protocol(), chunk: int = 8, seed: int = 0,
                    progress: Optional[Progress] = None) -> LUT:
     """Measure missing ops and calibration networks of `space` on `profile`, saving `out` as it goes."""
-    import torch
-
     from dcnas_deploy.model.op_models import op_model
-    from dcnas_deploy.model.subnet import SubNet
+    from dcnas_deploy.model.subnet import timing_model
     from dcnas_deploy.runtimes.modules import measure_modules
 
     progress = progress or (lambda stage, advance, total: None)
@@ -109,26 +107,22 @@ def profile_device(profile: DeviceProfile, space: SearchSpace, out: Path, calibr
         stamp()
         lut.save()
 
-    archs = calibration_archs(space, calibrate, seed)
     records = lut.calibration.records if lut.calibration else []
     done = {r["genome"] for r in records}
-    todo_archs = [a for a in archs if a.to_hex() not in done]
+    # `calibrate` is the number of networks wanted: a rerun with the same or a smaller N measures none.
+    todo_archs = [a for a in calibration_archs(space, calibrate + len(records), seed)
+                  if a.to_hex() not in done][:max(0, calibrate - len(records))]
     raw = lut.raw_tables(space)
     count = space.cost_tables(lambda op: 1)
-    h, w = space.hr_size
     for arch in todo_archs:
-        torch.manual_seed(0)
-        net = SubNet(space, arch).eval()
-        inputs = (torch.rand(1, space.target_channels, h // space.scale, w // space.scale),
-                  torch.rand(1, space.guide_channels, h, w))
-        timing = measure_modules(profile, [(net, inputs)], protocol,
+        timing = measure_modules(profile, [timing_model(space, arch)], protocol,
                                  progress=lambda n: progress("calibration", n, len(todo_archs)))[0]
         records.append({"genome": arch.to_hex(), "lut_sum_ms": round(raw(arch), 6), "n_ops": int(count(arch)),
                         "measured": timing.to_dict()})
         lut.calibration = _fit(records, lut.overhead_ms)
         stamp()
         lut.save()
-    if lut.calibration is not None and todo_archs:
+    if lut.calibration is not None and (todo_archs or not calibration_plot_path(lut).is_file()):
         _plot(lut)
     return lut
 

@@ -43,3 +43,11 @@ class SubNet(GISRBody):
 
     def _fuse(self, level: int, t: Optional[torch.Tensor], g: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
         return self.fusions[str(level)](t, g)
+
+
+def timing_model(space: SearchSpace, arch: Arch) -> tuple:
+    """(SubNet in eval mode, (lr, guide) random inputs at the space's geometry), seeded: what every end-to-end timing runs."""
+    h, w = space.hr_size
+    torch.manual_seed(0)
+    return SubNet(space, arch).eval(), (torch.rand(1, space.target_channels, h // space.scale, w // space.scale),
+                                        torch.rand(1, space.guide_channels, h, w))

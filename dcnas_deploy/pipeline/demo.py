@@ -26,6 +26,8 @@ class DemoSettings:
     preset: str = "demo"
     device: str = "cpu"
     calibrate: int = 20
+    budget_percentile: float = 50.0
+    """The latency budget: this percentile of the space's LUT latency over random paths."""
     quick: bool = False
     """Smoke-test timing protocol (tests only): numbers are then not meaningful and the report says so."""
     eval_images: int = 6
@@ -49,7 +51,8 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> Path:
                      lambda: _profile(preset, s.device, out, s.calibrate, protocol))
     os.environ["DCNAS_LUTS"] = str(Path(lut["lut"]).parent)
     sup = stages.run("supernet", base, lambda: _supernet(preset, out))
-    found = stages.run("search", {**base, "lut": lut}, lambda: _search(out, s.device, lut, protocol))
+    found = stages.run("search", {**base, "lut": lut, "budget_percentile": s.budget_percentile},
+                       lambda: _search(out, s.device, lut, s.budget_percentile, protocol))
     final = stages.run("retrain", {**base, "arch": found["genome"]}, lambda: _retrain(preset, out))
     exp = stages.run("export", {**base, "model": final["model"]}, lambda: _export(preset, out, final, protocol))
     bench = stages.run("benchmark", {**base, "export": exp["files"]},
@@ -100,15 +103,18 @@ def _supernet(preset, out: Path) -> Dict[str, Any]:
             "seconds": res["elapsed_s"]}
 
 
-def _search(out: Path, device: str, lut: Dict[str, Any], protocol) -> Dict[str, Any]:
+def _search(out: Path, device: str, lut: Dict[str, Any], percentile: float, protocol) -> Dict[str, Any]:
     from dcnas_deploy.search.constraints import build_constraints
     from dcnas_deploy.search.evolution import SearchSettings
     from dcnas_deploy.search.inputs import load_supernet_inputs
     from dcnas_deploy.search.run import search_architecture
 
+    from dcnas_deploy.lut.table import LUT
+
     inputs = load_supernet_inputs(out / "supernet")
     s = inputs.preset.search
-    budget = lut["space_latency_ms"]["median"]
+    latency = LUT.load(lut["lut"]).batch_latency(inputs.space.sample_genomes(10000, seed=0), inputs.space)
+    budget = float(np.percentile(latency, percentile))
     cons = build_constraints(inputs.space, [f"{budget}ms"], [device])
     settings = SearchSettings(population=s.population, topk=s.topk, crossovers=s.crossovers, mutations=s.mutations,
                               mutation_prob=s.mutation_prob, iterations=s.iterations, init_pool=s.init_pool)
@@ -120,7 +126,7 @@ def _search(out: Path, device: str, lut: Dict[str, Any], protocol) -> Dict[str, 
                               protocol=protocol, provenance={"supernet": str(out / "supernet")})
     meta = res.arch.meta["search"]
     closed = [t for t in res.verification.tried if t["accepted"]][0]["devices"]
-    return {"arch": str(res.arch_path), "genome": res.arch.to_hex(), "budget_ms": budget,
+    return {"arch": str(res.arch_path), "genome": res.arch.to_hex(), "budget_ms": budget, "budget_percentile": percentile,
             "val_rmse": meta["val_rmse"], "evaluated": meta["evaluated"], "closed_loop": res.verification.tried,
             "chosen_on_device": closed, "params": inputs.space.params(res.arch),
             "macs": inputs.space.macs(res.arch), "files": {k: str(v) for k, v in res.files.items()}}

@@ -97,19 +97,14 @@ class BenchmarkResult:
 
 def _build_arch(path: Path, options: Dict[str, Any]):
     """An ARCH.yaml as a randomly initialised SubNet at the requested geometry (latency needs no weights)."""
-    import torch
-
-    from dcnas_deploy.model.subnet import SubNet
+    from dcnas_deploy.model.subnet import timing_model
     from dcnas_deploy.space import Arch, SearchSpace
 
     arch = Arch.from_yaml(path)
     geometry = dict((arch.meta.get("space") or {}))
     geometry.update({k: v for k, v in options.items() if v is not None})
     space = SearchSpace.from_dict(geometry) if geometry else SearchSpace()
-    h, w = space.hr_size
-    torch.manual_seed(0)
-    return SubNet(space, arch).eval(), (torch.rand(1, space.target_channels, h // space.scale, w // space.scale),
-                                        torch.rand(1, space.guide_channels, h, w))
+    return timing_model(space, arch)
 
 
 INPUT_KINDS["arch"] = InputKind("arch", lambda p: p.suffix in (".yaml", ".yml"), None,

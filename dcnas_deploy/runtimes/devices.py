@@ -131,16 +131,9 @@ def profile_from_dict(data: Any, source: str = "<dict>") -> DeviceProfile:
 
 def load_profile_file(path: Path) -> DeviceProfile:
     """Read and validate one device YAML file."""
-    import yaml
+    from dcnas_deploy.fileio import load_yaml_file
 
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read device profile: {exc.strerror}") from None
-    return profile_from_dict(data, str(path))
+    return profile_from_dict(load_yaml_file(path, "device profile"), str(path))
 
 
 def device_dirs() -> List[Path]:

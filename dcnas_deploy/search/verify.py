@@ -22,16 +22,10 @@ class Verification:
 
 def measure_arch(space: SearchSpace, arch: Arch, profile, protocol: Protocol) -> Dict:
     """End-to-end Timing of an architecture on a DeviceProfile, the way its LUT was calibrated."""
-    import torch
-
-    from dcnas_deploy.model.subnet import SubNet
+    from dcnas_deploy.model.subnet import timing_model
     from dcnas_deploy.runtimes.modules import measure_modules
 
-    h, w = space.hr_size
-    torch.manual_seed(0)
-    item = (SubNet(space, arch).eval(), (torch.rand(1, space.target_channels, h // space.scale, w // space.scale),
-                                         torch.rand(1, space.guide_channels, h, w)))
-    return measure_modules(profile, [item], protocol)[0].to_dict()
+    return measure_modules(profile, [timing_model(space, arch)], protocol)[0].to_dict()
 
 
 def verify_candidates(space: SearchSpace, ranked: List[Arch], constraints: List[Constraint], max_candidates: int = 10,

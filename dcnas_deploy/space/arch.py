@@ -50,6 +50,25 @@ class Arch:
         parts.append("f:" + ",".join(self.fusion(lv) for lv in (3, 2, 1, 0)))
         return "|".join(parts)
 
+    @classmethod
+    def uniform(cls, block: str = "k3e4", depth: int = 2, fusion: str = "concat_pw") -> "Arch":
+        """Hand-designed baseline: `depth` copies of `block` in every stage of every branch, one fusion everywhere."""
+        idx = _parse_block(block)
+        if idx is None or idx == 0:
+            raise ConfigError(f"'{block}' is not a block; expected k{{3,5,7}}e{{2..6}} like 'k3e4'")
+        if not 0 <= depth <= SLOTS:
+            raise ConfigError(f"depth {depth} is outside 0..{SLOTS}")
+        if fusion not in FUSIONS:
+            raise ConfigError(f"'{fusion}' is not a fusion op; expected one of {list(FUSIONS)}")
+        genes = [0] * N_GENES
+        for branch in BRANCHES:
+            for lv in range(LEVELS):
+                for s in range(depth):
+                    genes[block_gene(branch, lv, s)] = idx
+        for lv in range(LEVELS):
+            genes[fusion_gene(lv)] = FUSIONS.index(fusion)
+        return cls(genes, meta={"hand_designed": f"{block} x{depth}, {fusion}"})
+
     def to_hex(self) -> str:
         """52 hex digits, one per gene (compact key for logs, CSV and LUT calibration records)."""
         return "".join(f"{g:x}" for g in self.genes)

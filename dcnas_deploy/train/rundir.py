@@ -14,7 +14,7 @@ import torch
 
 from dcnas_deploy.errors import ConfigError
 from dcnas_deploy.fileio import atomic_write, atomic_write_text, load_torch_file
-from dcnas_deploy.presets import Preset, preset_from_yaml
+from dcnas_deploy.presets import Preset, load_preset_file
 
 FORMAT = "dcnas-run/1"
 RESUMABLE_CHANGES = ("training.steps", "retrain.steps")
@@ -42,7 +42,7 @@ class RunDir:
         """The preset this run was started with."""
         if not self.preset_path.is_file():
             raise ConfigError(f"{self.path} is not a run directory (no preset.yaml)")
-        return preset_from_yaml(self.preset_path.read_text(), str(self.preset_path))
+        return load_preset_file(self.preset_path)
 
     def prepare(self, preset: Preset, resume: bool, kind: str) -> Optional[Dict[str, Any]]:
         """Start (write preset.yaml) or resume (check it, load the checkpoint); returns the checkpoint or None."""
