@@ -109,8 +109,7 @@ def _search(out: Path, device: str, budget: float) -> Dict[str, Any]:
     inputs = load_supernet_inputs(out / "supernet")
     s = inputs.preset.search
     cons = build_constraints(inputs.space, [f"{budget}ms"], [device])
-    settings = SearchSettings(population=s.population, topk=s.topk, crossovers=s.crossovers, mutations=s.mutations,
-                              mutation_prob=s.mutation_prob, iterations=s.iterations, init_pool=s.init_pool)
+    settings = SearchSettings.from_section(s)
     pred = inputs.predictor
     res = search_architecture(inputs.space, cons, inputs.fitness, out / "searched.yaml", settings,
                               "evolution+predictor" if pred is not None else "evolution",
@@ -125,15 +124,16 @@ def _search(out: Path, device: str, budget: float) -> Dict[str, Any]:
 def _baseline(space, lut, device, searched_ms: float, measure_arch, protocol) -> Dict[str, Any]:
     """First design of the ladder (issue's baseline first, then by LUT latency) measuring ≥ the searched model."""
     ladder = uniform_ladder()
-    first, rest = ladder[0], sorted(ladder[1:], key=lambda a: lut.latency(a, space))
+    predicted = dict(zip(ladder, lut.batch_latency(np.stack([a.array() for a in ladder]), space)))
+    first = ladder[0]
+    floor = max(predicted[first], 0.9 * searched_ms)  # skip designs the LUT already calls faster
+    rest = sorted((a for a in ladder[1:] if predicted[a] >= floor), key=predicted.get)
     tried = []
-    floor = max(lut.latency(first, space), 0.9 * searched_ms)  # skip designs the LUT already calls faster
-    for arch in [first] + [a for a in rest if lut.latency(a, space) >= floor]:
+    for arch in [first] + rest:
         ms = measure_arch(space, arch, device, protocol)["median_ms"]
-        tried.append({"name": arch.meta["hand_designed"], "lut_ms": lut.latency(arch, space), "measured_ms": ms})
+        tried.append({"name": arch.meta["hand_designed"], "lut_ms": float(predicted[arch]), "measured_ms": ms})
         if ms >= searched_ms:
-            return {"name": arch.meta["hand_designed"], "genome": arch.to_hex(), "measured_ms": ms,
-                    "lut_ms": lut.latency(arch, space), "params": space.params(arch), "tried": tried}
+            return {**tried[-1], "genome": arch.to_hex(), "params": space.params(arch), "tried": tried}
     sys.exit(f"no uniform design measured ≥ {searched_ms:.2f} ms (tried {len(tried)}); lower the budget")
 
 

@@ -11,6 +11,17 @@ MIDDLEBURY = SHARED / "data" / "middlebury"
 
 
 @pytest.fixture
+def one_thread():
+    """One torch thread: on a shared 2-core machine more threads oversubscribe and run many times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def middlebury_dir() -> Path:
     """The 30 real Middlebury RGB-D pairs (skips when ../shared is absent)."""
     if not (MIDDLEBURY / "Depth").is_dir():

@@ -38,12 +38,8 @@ def weights_equal(a: dict, b: dict) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core machine more threads oversubscribe and run many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread):
+    """Every test here runs with one torch thread (conftest's one_thread)."""
 
 
 # ---- sampling (eq. 10, 12) ---------------------------------------------------------------------

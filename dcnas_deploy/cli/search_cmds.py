@@ -50,9 +50,7 @@ def search(supernet: Path = typer.Option(..., "--supernet", help="Run directory 
         params, macs = budgets.get("params"), budgets.get("macs")
         console.print(f"no budget given: using the preset's {budgets}")
     constraints = build_constraints(deploy, latency, device, params, macs)
-    settings = SearchSettings(population=population or s.population, topk=s.topk, crossovers=s.crossovers,
-                              mutations=s.mutations, mutation_prob=s.mutation_prob,
-                              iterations=s.iterations if iterations is None else iterations, init_pool=s.init_pool)
+    settings = SearchSettings.from_section(s, population=population or None, iterations=iterations)
     for c in constraints:
         console.print(f"budget: {c.name} ≤ {c.format(c.budget)}")
     tau = _training_tau(inputs, constraints)

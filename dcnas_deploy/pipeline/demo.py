@@ -116,8 +116,7 @@ def _search(out: Path, device: str, lut: Dict[str, Any], percentile: float, prot
     latency = LUT.load(lut["lut"]).batch_latency(inputs.space.sample_genomes(10000, seed=0), inputs.space)
     budget = float(np.percentile(latency, percentile))
     cons = build_constraints(inputs.space, [f"{budget}ms"], [device])
-    settings = SearchSettings(population=s.population, topk=s.topk, crossovers=s.crossovers, mutations=s.mutations,
-                              mutation_prob=s.mutation_prob, iterations=s.iterations, init_pool=s.init_pool)
+    settings = SearchSettings.from_section(s)
     pred = inputs.predictor
     scorer = inputs.scorer(budget if pred is not None and str(pred.meta.get("constraint", "")).startswith("latency")
                            else (pred.tau_hi if pred is not None else 0.0))

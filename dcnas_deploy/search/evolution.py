@@ -31,6 +31,14 @@ class SearchSettings:
     max_tries: int = 20
     """Attempts per wanted child before giving up on it (bounds the variation loops)."""
 
+    @classmethod
+    def from_section(cls, section, **overrides) -> "SearchSettings":
+        """Settings from a preset's `search:` section; overrides that are None keep the preset's value."""
+        keys = ("population", "topk", "crossovers", "mutations", "mutation_prob", "iterations", "init_pool")
+        values = {k: getattr(section, k) for k in keys}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
 
 @dataclass
 class SearchLog:
