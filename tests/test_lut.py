@@ -80,6 +80,21 @@ def test_profiling_resumes_after_interrupt(tmp_path):
     assert calls == ["calibration"] and len(lut.calibration.records) == 3  # only the one missing network
 
 
+def test_check_lut_resumes_from_saved_measurements(cpu_lut):
+    """A held-out check measures only architectures it has no saved time for; its set for n is a prefix of n+1's."""
+    from dcnas_deploy.lut.check import check_lut
+
+    saved = {}
+    first = check_lut(cpu_lut.path, 2, seed=3, protocol=QUICK, on_measured=saved.__setitem__)
+    assert list(saved) == first["genomes"] and all(v > 0 for v in saved.values())
+    fresh = []
+    more = check_lut(cpu_lut.path, 3, seed=3, protocol=QUICK, known_ms=saved,
+                     on_measured=lambda g, ms: fresh.append(g))
+    assert more["genomes"][:2] == first["genomes"] and fresh == more["genomes"][2:]
+    assert list(more["measured_ms"][:2]) == [saved[g] for g in first["genomes"]]
+    assert np.allclose(more["predicted_ms"][:2], first["predicted_ms"]) and more["errors"]["n"] == 3
+
+
 def test_lut_errors_name_the_problem(cpu_lut, tmp_path):
     with pytest.raises(ConfigError, match=r"width 4 \(needed 8\)"):
         cpu_lut.check_geometry(SearchSpace(width=8, hr_size=(32, 32)))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Mapping, Optional
 
 import numpy as np
 
@@ -30,13 +30,32 @@ def measure_archs(lut: LUT, archs: List[Arch], protocol: Protocol = Protocol(),
 
 
 def check_lut(path: Path | str, n: int, seed: int, protocol: Protocol = Protocol(),
-              progress: Optional[Callable[[str, int, int], None]] = None) -> Dict:
-    """Predicted vs measured-now latencies of n random architectures, with error figures."""
+              progress: Optional[Callable[[str, int, int], None]] = None,
+              known_ms: Optional[Mapping[str, float]] = None,
+              on_measured: Optional[Callable[[str, float], None]] = None) -> Dict:
+    """Predicted vs measured-now latencies of the first n architectures of a seeded sequence, with error figures.
+
+    `known_ms` (genome hex -> ms, from an interrupted run) are not measured again; `on_measured(hex, ms)`
+    is called after each new measurement so a caller can save it.
+    """
     lut = LUT.load(path)
     space = lut.space()
-    archs = [Arch(g) for g in space.sample_genomes(n, seed)]
-    predicted = lut.batch_latency(np.stack([a.array() for a in archs]), space)
-    measured = measure_archs(lut, archs, protocol, progress)
-    return {"genomes": [a.to_hex() for a in archs], "raw_sum_ms": lut.raw_tables(space).batch(
-                np.stack([a.array() for a in archs])), "predicted_ms": predicted, "measured_ms": measured, "errors": prediction_errors(predicted, measured),
+    archs = space.sample_sequence(n, seed)
+    genomes = np.stack([a.array() for a in archs])
+    measured = []
+    for arch in archs:
+        key = arch.to_hex()
+        if known_ms is not None and key in known_ms:
+            ms = float(known_ms[key])
+        else:
+            ms = float(measure_archs(lut, [arch], protocol)[0])
+            if on_measured:
+                on_measured(key, ms)
+        measured.append(ms)
+        if progress:
+            progress("measuring", 1, n)
+    predicted = lut.batch_latency(genomes, space)
+    measured = np.array(measured)
+    return {"genomes": [a.to_hex() for a in archs], "raw_sum_ms": lut.raw_tables(space).batch(genomes),
+            "predicted_ms": predicted, "measured_ms": measured, "errors": prediction_errors(predicted, measured),
             "median_ratio": float(np.median(measured / predicted))}

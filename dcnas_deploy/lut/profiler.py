@@ -18,7 +18,7 @@ from dcnas_deploy.lut.calibration import cross_validated, fit_affine, plot_calib
 from dcnas_deploy.lut.table import LUT, Calibration, geometry_of
 from dcnas_deploy.runtimes.devices import DeviceProfile
 from dcnas_deploy.runtimes.protocol import Protocol
-from dcnas_deploy.space import Arch, SearchSpace
+from dcnas_deploy.space import SearchSpace
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, advance, total) — stage is 'ops' or 'calibration'."""
@@ -73,11 +73,6 @@ def measure_overhead(profile: DeviceProfile, protocol: Protocol) -> float:
     return measure_modules(profile, [(Add().eval(), (x, x))], protocol)[0].median_ms
 
 
-def calibration_archs(space: SearchSpace, n: int, seed: int = 0) -> List[Arch]:
-    """The first n calibration architectures: one seed per index, so the list for n is a prefix of the list for n + 1."""
-    return [space.sample(np.random.default_rng([seed, 7_2025, i])) for i in range(n)]
-
-
 def profile_device(profile: DeviceProfile, space: SearchSpace, out: Path, calibrate: int = 50,
                    force: bool = False, protocol: Protocol = Protocol(), chunk: int = 8, seed: int = 0,
                    progress: Optional[Progress] = None) -> LUT:
@@ -110,7 +105,7 @@ def profile_device(profile: DeviceProfile, space: SearchSpace, out: Path, calibr
     records = lut.calibration.records if lut.calibration else []
     done = {r["genome"] for r in records}
     # `calibrate` is the number of networks wanted: a rerun with the same or a smaller N measures none.
-    todo_archs = [a for a in calibration_archs(space, calibrate + len(records), seed)
+    todo_archs = [a for a in space.sample_sequence(calibrate + len(records), seed)
                   if a.to_hex() not in done][:max(0, calibrate - len(records))]
     raw = lut.raw_tables(space)
     count = space.cost_tables(lambda op: 1)

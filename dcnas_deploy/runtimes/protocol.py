@@ -5,6 +5,7 @@ only numpy and one runtime.
 """
 from __future__ import annotations
 
+import ctypes
 import gc
 import statistics
 import time
@@ -21,6 +22,8 @@ class Protocol:
     timed_runs: int = 50
     timed_s: float = 1.0
     max_runs: int = 100_000
+    keep_freed_memory: bool = True
+    """Keep freed heap memory in this process while timing (see `keep_freed_memory`)."""
 
     def to_dict(self) -> Dict[str, float]:
         """Plain dict for YAML/JSON provenance."""
@@ -78,12 +81,37 @@ def _percentile(sorted_values: List[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
+_KEEP_BYTES = 1 << 30
+_heap_kept: Optional[bool] = None
+
+
+def keep_freed_memory() -> bool:
+    """Stop glibc from unmapping or trimming freed memory below 1 GiB in this process; False where not glibc.
+
+    Without it a run's large activations (eager torch at 256x256: several MB each) are mmap-ed and
+    page-faulted afresh on some runs and not others, depending on glibc's adaptive thresholds: the same
+    network measured 470 ms in one fresh process and 227 ms in another. Idempotent and process-wide.
+    """
+    global _heap_kept
+    if _heap_kept is None:
+        try:
+            libc = ctypes.CDLL(None)
+            _heap_kept = bool(libc.mallopt(_M_MMAP_THRESHOLD, _KEEP_BYTES)) and \
+                bool(libc.mallopt(_M_TRIM_THRESHOLD, _KEEP_BYTES))
+        except (OSError, AttributeError, TypeError):  # no libc symbol table (Windows) or no mallopt (macOS)
+            _heap_kept = False
+    return _heap_kept
+
+
 def measure(run_once: Callable[[], object], protocol: Protocol = Protocol(),
             sync: Optional[Callable[[], None]] = None) -> Timing:
     """Time `run_once` under `protocol`: warm-up, then timed runs with the GC off.
 
     `sync` (e.g. torch.cuda.synchronize) is called after every run, inside the timed span.
     """
+    if protocol.keep_freed_memory:
+        keep_freed_memory()
     clock = time.perf_counter
     start = clock()
     n = 0

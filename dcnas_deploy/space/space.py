@@ -98,6 +98,10 @@ class SearchSpace:
         """One uniformly random architecture."""
         return Arch(self.sample_genomes(1, seed)[0])
 
+    def sample_sequence(self, n: int, seed: int = 0) -> List[Arch]:
+        """The first n of a seeded sequence of random architectures (one stream per index: the list for n is a prefix of the list for n + 1, so interrupted measurements resume)."""
+        return [self.sample(np.random.default_rng([seed, 7_2025, i])) for i in range(n)]
+
     def mutate(self, arch: Arch, p: float = 0.1, seed: Seed = None) -> Arch:
         """Resample each gene with probability p."""
         rng = _rng(seed)
