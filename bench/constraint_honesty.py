@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from dcnas_deploy.lut.table import LUT, REPO_LUTS
+from dcnas_deploy.runtimes.modules import measure_arch
 from dcnas_deploy.runtimes.protocol import Protocol
 from dcnas_deploy.search.constraints import build_constraints
 from dcnas_deploy.search.evolution import SearchSettings
 from dcnas_deploy.search.run import search_architecture
-from dcnas_deploy.search.verify import measure_arch
 
 
 def kernel_histogram(arch, space) -> Counter:
@@ -64,7 +64,7 @@ def main() -> None:
                     cons = build_constraints(space, [f"{budget}ms"], [device])
                     out = search_architecture(space, cons, fit, Path(f"/tmp/honesty/{device}-{q}-{seed}-{verify}.yaml"),
                                               settings, "evolution", seed=seed, verify=verify)
-                    measured = measure_arch(space, out.arch, cons[0].device, Protocol())["median_ms"]
+                    measured = measure_arch(space, out.arch, cons[0].device, Protocol()).median_ms
                     rows.append((device, q, verify, budget, measured, len(out.verification.tried)))
                     if q == 50 and verify:
                         hist.setdefault(device, Counter()).update(kernel_histogram(out.arch, space))

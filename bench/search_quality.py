@@ -53,7 +53,6 @@ def main() -> None:
     from dcnas_deploy.lut.table import find_lut
     from dcnas_deploy.presets import load_preset
     from dcnas_deploy.runtimes.protocol import Protocol
-    from dcnas_deploy.search.verify import measure_arch
 
     preset = load_preset(args.preset)
     space = preset.make_space()
@@ -70,7 +69,7 @@ def main() -> None:
     searched = Arch.from_yaml(found["arch"])
     device = _device_profile(space, args.device, budget)
     hand = stages.run("baseline", {**base, "searched": found},
-                      lambda: _baseline(space, lut, device, found["measured_ms"], measure_arch, Protocol()))
+                      lambda: _baseline(space, lut, device, found["measured_ms"], Protocol()))
     models: Dict[str, Any] = {}
     for name, arch in (("searched", searched), ("hand-designed", Arch.from_hex(hand["genome"]))):
         models[name] = stages.run(f"retrain-{name}", {**base, "arch": arch.to_hex()},
@@ -121,8 +120,10 @@ def _search(out: Path, device: str, budget: float) -> Dict[str, Any]:
             "tried": len(res.verification.tried)}
 
 
-def _baseline(space, lut, device, searched_ms: float, measure_arch, protocol) -> Dict[str, Any]:
+def _baseline(space, lut, device, searched_ms: float, protocol) -> Dict[str, Any]:
     """First design of the ladder (issue's baseline first, then by LUT latency) measuring ≥ the searched model."""
+    from dcnas_deploy.runtimes.modules import measure_arch
+
     ladder = uniform_ladder()
     predicted = dict(zip(ladder, lut.batch_latency(np.stack([a.array() for a in ladder]), space)))
     first = ladder[0]
@@ -130,7 +131,7 @@ def _baseline(space, lut, device, searched_ms: float, measure_arch, protocol) ->
     rest = sorted((a for a in ladder[1:] if predicted[a] >= floor), key=predicted.get)
     tried = []
     for arch in [first] + rest:
-        ms = measure_arch(space, arch, device, protocol)["median_ms"]
+        ms = measure_arch(space, arch, device, protocol).median_ms
         tried.append({"name": arch.meta["hand_designed"], "lut_ms": float(predicted[arch]), "measured_ms": ms})
         if ms >= searched_ms:
             return {**tried[-1], "genome": arch.to_hex(), "params": space.params(arch), "tried": tried}

@@ -2,31 +2,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional
+from typing import Callable, Dict, Mapping, Optional
 
 import numpy as np
 
 from dcnas_deploy.lut.calibration import prediction_errors
 from dcnas_deploy.lut.table import LUT
 from dcnas_deploy.runtimes.protocol import Protocol
-from dcnas_deploy.space import Arch
-
-
-def measure_archs(lut: LUT, archs: List[Arch], protocol: Protocol = Protocol(),
-                  progress: Optional[Callable[[str, int, int], None]] = None) -> np.ndarray:
-    """End-to-end medians (ms) of architectures on the LUT's device, measured now."""
-    from dcnas_deploy.model.subnet import timing_model
-    from dcnas_deploy.runtimes.devices import profile_from_dict
-    from dcnas_deploy.runtimes.modules import measure_modules
-
-    profile = profile_from_dict(lut.device, source=str(lut.path))
-    space = lut.space()
-    out = []
-    for arch in archs:
-        out.append(measure_modules(profile, [timing_model(space, arch)], protocol)[0].median_ms)
-        if progress:
-            progress("measuring", 1, len(archs))
-    return np.array(out)
 
 
 def check_lut(path: Path | str, n: int, seed: int, protocol: Protocol = Protocol(),
@@ -38,8 +20,12 @@ def check_lut(path: Path | str, n: int, seed: int, protocol: Protocol = Protocol
     `known_ms` (genome hex -> ms, from an interrupted run) are not measured again; `on_measured(hex, ms)`
     is called after each new measurement so a caller can save it.
     """
+    from dcnas_deploy.runtimes.devices import profile_from_dict
+    from dcnas_deploy.runtimes.modules import measure_arch
+
     lut = LUT.load(path)
     space = lut.space()
+    profile = profile_from_dict(lut.device, source=str(lut.path))
     archs = space.sample_sequence(n, seed)
     genomes = np.stack([a.array() for a in archs])
     measured = []
@@ -48,7 +34,7 @@ def check_lut(path: Path | str, n: int, seed: int, protocol: Protocol = Protocol
         if known_ms is not None and key in known_ms:
             ms = float(known_ms[key])
         else:
-            ms = float(measure_archs(lut, [arch], protocol)[0])
+            ms = measure_arch(space, arch, profile, protocol).median_ms
             if on_measured:
                 on_measured(key, ms)
         measured.append(ms)

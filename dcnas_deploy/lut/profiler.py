@@ -78,8 +78,7 @@ def profile_device(profile: DeviceProfile, space: SearchSpace, out: Path, calibr
                    progress: Optional[Progress] = None) -> LUT:
     """Measure missing ops and calibration networks of `space` on `profile`, saving `out` as it goes."""
     from dcnas_deploy.model.op_models import op_model
-    from dcnas_deploy.model.subnet import timing_model
-    from dcnas_deploy.runtimes.modules import measure_modules
+    from dcnas_deploy.runtimes.modules import measure_arch, measure_modules
 
     progress = progress or (lambda stage, advance, total: None)
     started = time.perf_counter()
@@ -110,8 +109,8 @@ def profile_device(profile: DeviceProfile, space: SearchSpace, out: Path, calibr
     raw = lut.raw_tables(space)
     count = space.cost_tables(lambda op: 1)
     for arch in todo_archs:
-        timing = measure_modules(profile, [timing_model(space, arch)], protocol,
-                                 progress=lambda n: progress("calibration", n, len(todo_archs)))[0]
+        timing = measure_arch(space, arch, profile, protocol,
+                              progress=lambda n: progress("calibration", n, len(todo_archs)))
         records.append({"genome": arch.to_hex(), "lut_sum_ms": round(raw(arch), 6), "n_ops": int(count(arch)),
                         "measured": timing.to_dict()})
         lut.calibration = _fit(records, lut.overhead_ms)

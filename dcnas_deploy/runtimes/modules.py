@@ -15,6 +15,7 @@ from dcnas_deploy.runtimes.backends import get_backend, time_module
 from dcnas_deploy.runtimes.connections import connect
 from dcnas_deploy.runtimes.devices import DeviceProfile
 from dcnas_deploy.runtimes.protocol import Protocol, Timing
+from dcnas_deploy.space import Arch, SearchSpace
 
 ModuleAndInputs = Tuple[torch.nn.Module, Tuple[torch.Tensor, ...]]
 
@@ -51,3 +52,11 @@ def measure_modules(profile: DeviceProfile, items: Sequence[ModuleAndInputs], pr
             done[0] = n_done
 
         return connect(profile).measure(files, protocol, None, progress=tick)
+
+
+def measure_arch(space: SearchSpace, arch: Arch, profile: DeviceProfile, protocol: Protocol = Protocol(),
+                 progress: Optional[Callable[[int], None]] = None) -> Timing:
+    """End-to-end Timing of an architecture of `space` on `profile`: the seeded timing model, as LUTs calibrate."""
+    from dcnas_deploy.model.subnet import timing_model
+
+    return measure_modules(profile, [timing_model(space, arch)], protocol, progress=progress)[0]

@@ -20,14 +20,6 @@ class Verification:
     tried: List[Dict] = field(default_factory=list)
 
 
-def measure_arch(space: SearchSpace, arch: Arch, profile, protocol: Protocol) -> Dict:
-    """End-to-end Timing of an architecture on a DeviceProfile, the way its LUT was calibrated."""
-    from dcnas_deploy.model.subnet import timing_model
-    from dcnas_deploy.runtimes.modules import measure_modules
-
-    return measure_modules(profile, [timing_model(space, arch)], protocol)[0].to_dict()
-
-
 def verify_candidates(space: SearchSpace, ranked: List[Arch], constraints: List[Constraint], max_candidates: int = 10,
                       protocol: Protocol = Protocol(), on_try: Optional[Callable[[Dict], None]] = None
                       ) -> Verification:
@@ -36,6 +28,8 @@ def verify_candidates(space: SearchSpace, ranked: List[Arch], constraints: List[
     Each failure tightens the effective budget by the measured/predicted ratio it showed, so the next
     candidate tried is one the LUT, corrected by what the device just said, expects to fit.
     """
+    from dcnas_deploy.runtimes.modules import measure_arch
+
     latency = [c for c in constraints if c.device]
     if not latency:
         return Verification(ranked[0] if ranked else None)
@@ -53,7 +47,7 @@ def verify_candidates(space: SearchSpace, ranked: List[Arch], constraints: List[
         for c in latency:
             predicted = float(c.tables(arch))
             try:
-                timing = measure_arch(space, arch, c.device, protocol)
+                timing = measure_arch(space, arch, c.device, protocol).to_dict()
             except DcnasError as exc:
                 raise DcnasError(f"closed-loop check on {c.name} failed: {exc} "
                                  f"(use --no-verify to skip it, at the cost of an unverified budget)") from None
