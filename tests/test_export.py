@@ -264,8 +264,9 @@ def test_int8_three_archs(supernet, export_data, tmp_path):
 def test_fp16_files_are_real_fp16(supernet, export_data, full_export, tmp_path):
     """fp16 ONNX (fp16 compute, fp32 I/O) and OpenVINO (fp16 weights): half-size files, lower but fp16-level PSNR.
 
-    OpenVINO passes the 50 dB gate; ONNX's full-fp16 compute on random-weight nets measured 50–71 dB per image
-    here, so it must either pass or fail with the gate's message, never silently.
+    Both pass the 45 dB fp16 gate on every CPU: with real fp16 compute (AVX512-FP16 CPUs, ONNX Runtime's fp16
+    kernels) this network measured 48.7-49.7 dB; OpenVINO on CPUs without FP16 compute checks fp16 weights
+    with f32 inference (> 100 dB) and says so in the note.
     """
     _, fp32, _ = full_export
     ref = {r.format: r for r in fp32.rows[1:]}
@@ -274,8 +275,8 @@ def test_fp16_files_are_real_fp16(supernet, export_data, full_export, tmp_path):
     for row in report.rows[1:]:
         assert row.size_mb < 0.75 * ref[row.format].size_mb, row.format
         assert 40.0 < row.psnr_db < ref[row.format].psnr_db, row.format
-        assert row.status == PASSED or (row.status == FAILED_CHECK and "--min-psnr-fp16" in row.failures[0])
-    assert report.rows[2].format == "openvino" and report.rows[2].status == PASSED
+        assert row.status == PASSED, (row.format, row.psnr_db, row.failures)
+    assert report.rows[2].format == "openvino"
     assert "no FP16 compute" in report.rows[2].note or report.rows[2].note == ""
 
 

@@ -267,8 +267,23 @@ def test_two_process_gloo_run_matches_one_process(supernet_run, tmp_path):
     assert time.perf_counter() - t0 < 60
     a, b = RunDir(supernet_run[0]).load_checkpoint(), RunDir(tmp_path / "ddp").load_checkpoint()
     assert b["world"] == 2
-    # same global batch split over 2 ranks: equal up to float summation order
-    assert max(float((a["model"][k] - b["model"][k]).abs().max()) for k in a["model"]) < 1e-5
+    assert max_weight_difference(a, b) <= summation_order_tolerance(tiny_preset())
+
+
+def summation_order_tolerance(preset) -> float:
+    """1 % of the most any weight can move in the run (Adam moves a weight ≲ lr per step).
+
+    Same global batch split over 2 ranks: the gradients differ only in float summation order, which
+    varies with the CPU's vector width (measured 4.9e-7 with AVX-512, 1.84e-5 with AVX2 only), and Adam
+    divides by √v, so weights whose gradients are near zero can amplify that. A real DDP mistake (a rank
+    on other data, a gradient not synchronised) moves weights by a sizeable part of lr·steps.
+    """
+    return 0.01 * preset.training.lr * preset.training.steps
+
+
+def max_weight_difference(a: dict, b: dict) -> float:
+    """Largest absolute difference between two checkpoints' model weights."""
+    return max(float((a["model"][k] - b["model"][k]).abs().max()) for k in a["model"])
 
 
 @pytest.mark.slow
@@ -277,7 +292,7 @@ def test_flat_allreduce_mode_matches_one_process(supernet_run, tmp_path):
 
     train_supernet(tiny_preset(**{"training.ddp": "allreduce"}), tmp_path / "ddp", nproc=2, progress=False)
     a, b = RunDir(supernet_run[0]).load_checkpoint(), RunDir(tmp_path / "ddp").load_checkpoint()
-    assert max(float((a["model"][k] - b["model"][k]).abs().max()) for k in a["model"]) < 1e-5
+    assert max_weight_difference(a, b) <= summation_order_tolerance(tiny_preset())
 
 
 def test_uniform_strategy_never_fits_a_predictor(tmp_path):

@@ -15,8 +15,12 @@ import numpy as np
 
 from dcnas_deploy.errors import ConfigError
 
-DEFAULT_MIN_PSNR = {"fp32": 80.0, "fp16": 50.0, "int8": 35.0}
-"""Default gates: PSNR vs PyTorch (dB) per precision."""
+DEFAULT_MIN_PSNR = {"fp32": 80.0, "fp16": 45.0, "int8": 35.0}
+"""Default gates: PSNR vs PyTorch (dB) per precision.
+
+fp16 is 45 dB: where a CPU computes in fp16 (AVX512-FP16; OpenVINO and ONNX Runtime then run fp16
+kernels), random-weight networks measured 48.7-49.7 dB with task RMSE within 0.05 % of PyTorch's; fp16
+weights with f32 compute measure > 100 dB. A broken conversion measures far below 35 dB."""
 DEFAULT_MAX_RMSE_INCREASE = 10.0
 """Default gate: task RMSE at most this many percent worse than PyTorch's."""
 

@@ -52,6 +52,8 @@ class ExportSettings:
     """Latency protocol; None skips timing."""
     seed: int = 0
     stem: str = "model"
+    onnx_int8: str = "u8s8-reduced"
+    """ONNX int8 scheme (converters.ONNX_INT8_SCHEMES); the default is correct on every CPU."""
 
 
 @dataclass
@@ -128,7 +130,7 @@ def _model_info(module: Deployable, meta: Dict[str, Any], source: str) -> Dict[s
 def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettings, source: str = "",
                 data: Optional[ExportData] = None, progress: Optional[Progress] = None) -> ExportReport:
     """Export `module` (a float NCHW Deployable) per settings; returns the report (also saved as JSON)."""
-    from dcnas_deploy.export.converters import ConvertJob
+    from dcnas_deploy.export.converters import ConvertJob, int8_host_note, quantization_metadata
     from dcnas_deploy.export.metadata import build_metadata, embed, write_sidecar
     from dcnas_deploy.runtimes.backends import time_module
     from dcnas_deploy.runtimes.files import time_session
@@ -182,14 +184,15 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
                 feeds = [graph_inputs(t, nhwc) for t in data.calibration] if precision == "int8" else []
                 example = tuple(torch.from_numpy(a) for a in graph_inputs(data.check[0], nhwc))
                 t0 = time.perf_counter()
-                convert(ConvertJob(graph, example, path, feeds), precision)
+                convert(ConvertJob(graph, example, path, feeds, settings.onnx_int8), precision)
                 row.convert_s = round(time.perf_counter() - t0, 2)
                 fmeta = build_metadata(
                     arch=model_info.get("arch", {}), space=model_info.get("space", {}), scale=scale,
                     norm=module.norm, layout="NHWC" if nhwc else "NCHW", precision=precision, fmt=fmt.name,
                     runtime=fmt.runtime, hr_size=hr, inputs={"lr": list(example[0].shape),
                                                             "guide": list(example[1].shape)},
-                    output=[1, hr[0], hr[1], 1] if nhwc else [1, 1, hr[0], hr[1]], source=source, train_meta=meta)
+                    output=[1, hr[0], hr[1], 1] if nhwc else [1, 1, hr[0], hr[1]], source=source, train_meta=meta,
+                    quantization=quantization_metadata(fmt.name, precision, settings.onnx_int8))
                 embed(path, fmeta)
                 write_sidecar(path, fmeta)
             except Exception as exc:  # each row its own status; the others go on
@@ -201,6 +204,7 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
             session = None
             try:
                 session, row.note = fmt.load(path, precision, settings.threads)
+                row.note = "; ".join(n for n in (row.note, int8_host_note(fmt.name, precision, settings.onnx_int8)) if n)
                 outs = []
                 for t in data.check:
                     lr, guide = graph_inputs(t, nhwc)
@@ -231,6 +235,7 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
                   "hr_size": list(hr), "nhwc": settings.nhwc, "data": settings.data, "n_check": len(data.check),
                   "n_calib": len(data.calibration), "gates": settings.gates.to_dict(), "threads": settings.threads,
                   "latency_protocol": settings.latency.to_dict() if settings.latency else None,
+                  "onnx_int8": settings.onnx_int8,
                   "out_dir": str(out_dir)},
         data=data.description, unit=getattr(data.protocol, "unit", ""), model=model_info,
         host=host_info(runtimes, settings.threads),

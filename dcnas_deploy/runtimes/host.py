@@ -12,6 +12,7 @@ import sys
 from typing import Any, Dict, Iterable, Optional
 
 from dcnas_deploy.runtimes.files import RUNTIME_MODULES, runtime_version
+from dcnas_deploy.runtimes.fingerprint import local_cpu
 
 
 def cpu_model() -> str:
@@ -54,7 +55,7 @@ def gpu_name() -> Optional[str]:
 
 
 def host_info(runtimes: Iterable[str] = tuple(RUNTIME_MODULES), threads: Optional[int] = None) -> Dict[str, Any]:
-    """Provenance of this host: CPU, cores, OS, Python, numpy and runtime versions, GPU, threads used."""
+    """Provenance of this host: CPU (with the facts that decide its speed), cores, OS, versions, GPU, threads."""
     info: Dict[str, Any] = {
         "hostname": platform.node(),
         "cpu": cpu_model(),
@@ -65,6 +66,7 @@ def host_info(runtimes: Iterable[str] = tuple(RUNTIME_MODULES), threads: Optiona
         "numpy": runtime_version("numpy"),
         "runtimes": {r: runtime_version(r) for r in runtimes},
         "gpu": gpu_name(),
+        "cpu_facts": local_cpu(),
     }
     if threads is not None:
         info["threads"] = int(threads)
