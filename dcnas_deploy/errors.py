@@ -26,3 +26,14 @@ def require(module: str, extra: str):
     except ImportError as exc:
         raise MissingDependencyError(
             f"'{module}' is not installed: pip install 'dcnas-deploy[{extra}]' ({exc})") from exc
+
+
+class DcnasWarning(UserWarning):
+    """Something the user should know that does not stop the command (the CLI prints it as one line)."""
+
+
+def warn(message: str) -> None:
+    """Issue a DcnasWarning (printed once per message by the CLI, visible to library callers too)."""
+    import warnings
+
+    warnings.warn(message, DcnasWarning, stacklevel=2)

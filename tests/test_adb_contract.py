@@ -59,6 +59,11 @@ elif cmd == "getprop":
     print("[ro.build.version.release]: [11]\n[ro.build.version.sdk]: [30]\n[ro.product.manufacturer]: [Xiaomi]\n"
           "[ro.product.model]: [MI 9]\n[ro.board.platform]: [msmnile]\n[ro.product.cpu.abi]: [arm64-v8a]\n"
           "[persist.sys.locale]: [en-US]")
+elif cmd == "cat /proc/cpuinfo":
+    core = ("processor\t: %d\nBogoMIPS\t: 38.40\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics "
+            "fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x51\nCPU architecture: 8\n"
+            "CPU variant\t: 0x7\nCPU part\t: 0x805\nCPU revision\t: 14\n\n")
+    sys.stdout.write("".join(core % i for i in range(8)) + "Hardware\t: Qualcomm Technologies, Inc SM8150\n")
 elif "scaling_governor" in cmd:
     print("\n".join(["schedutil"] * 8))
 elif cmd.startswith("for z in /sys/class/thermal"):
@@ -101,7 +106,7 @@ def _tflite(path: Path) -> Path:
 def test_adb_contract_cpu_run_command_lines(fake_adb, tmp_path):
     files = [_tflite(tmp_path / "conv a.tflite"), _tflite(tmp_path / "conv_b.tflite")]
     conn = connect(_profile(connection={"cpu_affinity": "f0"}))
-    proto = Protocol()  # the real protocol: 10 warm-up runs / 0.5 s, 50 runs / 1 s
+    proto = Protocol()  # adaptive: benchmark_model gets the fixed floors, 10 warm-up runs / 0.5 s, 50 runs / 1 s
     timings = conn.measure(files, proto)
     calls = fake_adb()
     remote_dir = calls[2][3].split()[-1]
@@ -129,7 +134,7 @@ def test_adb_contract_cpu_run_command_lines(fake_adb, tmp_path):
 
 def test_adb_contract_gpu_nnapi_shapes_and_profiling(fake_adb, tmp_path, monkeypatch):
     f = _tflite(tmp_path / "m.tflite")
-    proto = Protocol(warmup_runs=3, warmup_s=0.2, timed_runs=20, timed_s=0.5)
+    proto = Protocol(warmup_runs=3, warmup_s=0.2, timed_runs=20, timed_s=0.5, target_ci_pct=0.0)
     gpu = connect(_profile(runtime_device="gpu", precision="fp16", threads=1,
                            connection={"serial": "FAKE123", "op_profiling": True, "max_secs": 60,
                                        "extra_args": ["--gpu_backend=cl"]}))
@@ -199,6 +204,12 @@ def test_adb_contract_info_records_phone_facts(fake_adb):
     assert info["temperatures_c"]["cpu-1-0-usr"] == 45.8 and info["max_cpu_temperature_c"] == 45.8
     assert "persist.sys.locale" not in info["properties"]
     assert "NaN" in info["timing_statistic"]
+    from dcnas_deploy.runtimes.fingerprint import device_fingerprint
+
+    fp = device_fingerprint(conn.profile, info)  # what a LUT profiled over adb records and checks
+    assert fp["cpu_vendor"] == "Qualcomm" and fp["cpu_part"] == "0x805" and fp["machine"] == "arm64-v8a"
+    assert {"asimddp", "asimdhp"} <= set(fp["isa"]) and "i8mm" not in fp["isa"] and fp["cores"] == 8
+    assert fp["threads"] == 4 and fp["runtime"] == "litert" and fp["governor"] == ["schedutil"]
 
 
 def test_adb_config_is_checked():

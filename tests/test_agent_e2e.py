@@ -182,3 +182,19 @@ def test_lut_profiled_through_agent_matches_local_lut(agent, tmp_path):
     # same runtime, options and protocol on the same CPU: the typical op agrees; single ops may swing
     assert 0.67 < statistics.median(ratios) < 1.5, statistics.median(ratios)
     assert len(remote.calibration.records) == 2
+
+
+def test_paired_measurement_through_the_agent(agent, convs, tmp_path):
+    """A/B through an agent: rounds of (reference, model) turns; the ratio orders the models like their MACs,
+    and the agent host's fingerprint is the one a LUT profiled through it records."""
+    from dcnas_deploy.runtimes.fingerprint import device_fingerprint, local_cpu
+
+    profile = load_device(str(_profile_yaml(tmp_path / "via-agent.yaml", agent.url, agent.token_file)))
+    conn = connect(profile)
+    proto = Protocol(warmup_runs=2, warmup_s=0.0, timed_runs=5, timed_s=0.0, rounds=4, turn_s=0.01)
+    paired = conn.measure_paired(convs[1:], convs[0], proto)
+    assert [p.rounds for p in paired] == [4, 4]
+    assert 1.0 < paired[0].ratio < paired[1].ratio  # ~10x the MACs of the reference, then ~10x again
+    assert all(p.reference.median_ms > 0 and p.candidate.count >= 4 for p in paired)
+    fp = device_fingerprint(profile, conn.info())
+    assert fp["isa"] == local_cpu()["isa"] and fp["runtime"] == "onnxruntime" and fp["threads"] == 1

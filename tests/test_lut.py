@@ -46,7 +46,7 @@ def test_latency_is_calibrated_sum_of_live_ops_and_vectorised(cpu_lut):
     batch = cpu_lut.batch_latency(genomes, SPACE)
     for g, got in zip(genomes[:50], batch):
         arch = Arch(g)
-        want = cal.scale * sum(cpu_lut.ops[lo.op.key].median_ms - o for lo in SPACE.live_ops(arch)) + cal.offset_ms
+        want = cal.scale * sum(max(cpu_lut.op_ms(lo.op) - o, 0.0) for lo in SPACE.live_ops(arch)) + cal.offset_ms
         assert got == pytest.approx(want, rel=1e-9, abs=1e-9)
         assert cpu_lut.latency(arch, SPACE) == pytest.approx(got)
     tables = make_cost(f"latency:{cpu_lut.path}", SPACE)
@@ -86,12 +86,14 @@ def test_check_lut_resumes_from_saved_measurements(cpu_lut):
 
     saved = {}
     first = check_lut(cpu_lut.path, 2, seed=3, protocol=QUICK, on_measured=saved.__setitem__)
-    assert list(saved) == first["genomes"] and all(v > 0 for v in saved.values())
+    assert list(saved) == first["genomes"] and first["paired"]
+    for m in saved.values():
+        assert m["raw_ms"] > 0 and m["factor"] > 0
+        assert m["normalised_ms"] == pytest.approx(m["raw_ms"] / m["factor"], rel=0.5)  # ratio x nominal vs raw / factor
     fresh = []
-    more = check_lut(cpu_lut.path, 3, seed=3, protocol=QUICK, known_ms=saved,
-                     on_measured=lambda g, ms: fresh.append(g))
+    more = check_lut(cpu_lut.path, 3, seed=3, protocol=QUICK, known=saved, on_measured=lambda g, m: fresh.append(g))
     assert more["genomes"][:2] == first["genomes"] and fresh == more["genomes"][2:]
-    assert list(more["measured_ms"][:2]) == [saved[g] for g in first["genomes"]]
+    assert list(more["normalised_ms"][:2]) == [saved[g]["normalised_ms"] for g in first["genomes"]]
     assert np.allclose(more["predicted_ms"][:2], first["predicted_ms"]) and more["errors"]["n"] == 3
 
 
@@ -114,12 +116,102 @@ def test_lut_errors_name_the_problem(cpu_lut, tmp_path):
 
 
 def test_profile_refuses_to_mix_hosts(cpu_lut, tmp_path):
+    """A table measured on a CPU that lacks (or has) one ISA flag is not extended: the field and the fix are named."""
     d = yaml.safe_load(cpu_lut.path.read_text())
-    d["provenance"]["host"]["cpu"] = "Some Other CPU"
+    flags = d["provenance"]["fingerprint"]["isa"]
+    d["provenance"]["fingerprint"]["isa"] = flags[1:] if flags else ["avx512_vnni"]
     other = tmp_path / "other.yaml"
     other.write_text(yaml.safe_dump(d))
-    with pytest.raises(ConfigError, match="another host"):
-        profile_device(load_device("cpu"), SPACE, other, calibrate=0, protocol=QUICK)
+    with pytest.raises(ConfigError, match=r"ISA flags differ: this host .*profile --device cpu --width 4.* --force"):
+        profile_device(load_device("cpu").with_threads(1), SPACE, other, calibrate=0, protocol=QUICK)
+    d["provenance"]["fingerprint"]["isa"] = flags
+    d["provenance"]["fingerprint"]["runtime_version"] = "0.1"
+    other.write_text(yaml.safe_dump(d))
+    with pytest.raises(ConfigError, match=r"runtime_version: '.*' here, '0.1' when measured"):
+        profile_device(load_device("cpu").with_threads(1), SPACE, other, calibrate=0, protocol=QUICK)
+
+
+def test_reference_network_is_timed_around_every_chunk_and_with_every_network(cpu_lut):
+    """Ops carry the reference speed of their chunk; networks their paired ratio; costs use the nominal speed."""
+    from dcnas_deploy.lut.reference import reference_arch
+
+    ref = cpu_lut.reference
+    assert ref.genome == reference_arch().to_hex()
+    chunks = -(-len(SPACE.unique_ops()) // 8)
+    assert len(ref.measurements) == 1 + chunks + len(cpu_lut.calibration.records)
+    assert set(cpu_lut.op_reference_ms) == set(cpu_lut.ops)
+    key, t = next(iter(cpu_lut.ops.items()))
+    op = next(o for o in SPACE.unique_ops() if o.key == key)
+    assert cpu_lut.op_ms(op) == pytest.approx(t.median_ms * ref.nominal_ms / cpu_lut.op_reference_ms[key])
+    for r in cpu_lut.calibration.records:
+        assert r["paired"]["ratio"] > 0 and r["paired"]["rounds"] >= QUICK.rounds
+    fp = cpu_lut.fingerprint
+    assert fp["runtime"] == "onnxruntime" and fp["threads"] == 1 and fp["machine"] and "isa" in fp
+
+
+def test_normalised_op_cost_removes_a_slow_spell():
+    """An op measured while the reference ran 2x slow costs what it would at the nominal speed."""
+    from dcnas_deploy.lut.reference import Reference
+    from dcnas_deploy.runtimes.protocol import Timing
+
+    ref = Reference(Arch.uniform("k5e3", 1, "concat_pw").to_hex())
+    for ms in (10.0, 10.0, 20.0, 10.0):
+        ref.add("x", Timing(ms, ms, ms, 5), 0.0)
+    op = SPACE.unique_ops()[0]
+    lut = LUT({"name": "cpu"}, {}, {}, {op.key: Timing(4.0, 4.0, 4.0, 5)}, reference=ref,
+              op_reference_ms={op.key: 20.0})
+    assert ref.nominal_ms == 10.0 and lut.op_ms(op) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("median_ms", float("nan"), "median_ms is nan"),
+    ("median_ms", -0.5, "median_ms is -0.5"),
+    ("median_ms", 0, "median_ms is 0"),
+    ("p90_ms", float("inf"), "p90_ms is inf"),
+    ("count", None, "count is None"),
+])
+def test_lut_load_refuses_unusable_op_values_naming_the_op(cpu_lut, tmp_path, field, value, match):
+    d = yaml.safe_load(cpu_lut.path.read_text())
+    key = sorted(d["ops"])[3]
+    d["ops"][key][field] = value
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(d))
+    with pytest.raises(ConfigError, match=f"op '{key}' {match}"):
+        LUT.load(bad)
+
+
+def test_lut_refuses_ops_of_another_width_and_warns_on_old_tables(cpu_lut, tmp_path):
+    from dcnas_deploy.errors import DcnasWarning
+
+    d = yaml.safe_load(cpu_lut.path.read_text())
+    d["ops"]["mbconv k3e2 c64 32x32"] = dict(next(iter(d["ops"].values())))
+    bad = tmp_path / "foreign.yaml"
+    bad.write_text(yaml.safe_dump(d))
+    with pytest.raises(ConfigError, match="not ops of its geometry .*'mbconv k3e2 c64 32x32'"):
+        LUT.load(bad).batch_latency(SPACE.sample_genomes(3, seed=0), SPACE)
+    d = yaml.safe_load(cpu_lut.path.read_text())
+    del d["reference"]
+    old = tmp_path / "old.yaml"
+    old.write_text(yaml.safe_dump(d))
+    with pytest.warns(DcnasWarning, match="before LUTs recorded a reference.*profile --device cpu .* --force"):
+        LUT.load(old)
+
+
+def test_calibrated_latency_is_never_negative(cpu_lut, tmp_path):
+    """A fitted offset below zero cannot make any network (not even bicubic-only) cost less than its LR-up."""
+    from dcnas_deploy.search.constraints import bicubic_only
+
+    d = yaml.safe_load(cpu_lut.path.read_text())
+    d["calibration"]["offset_ms"] = -1000.0
+    neg = tmp_path / "neg.yaml"
+    neg.write_text(yaml.safe_dump(d))
+    lut = LUT.load(neg)
+    g = np.concatenate([SPACE.sample_genomes(500, seed=0), np.zeros((1, 52), dtype=np.int64)])
+    g[-1, 48:] = 5  # all fusions 'none'
+    assert bicubic_only(g[-1:])[0]
+    lat = lut.batch_latency(g, SPACE)
+    lr_up = next(o for o in SPACE.unique_ops() if o.key.startswith("lr_up"))
+    assert lat.min() > 0 and lat[-1] == pytest.approx(lut.op_ms(lr_up))
 
 
 def test_cli_errors_and_show(cpu_lut):
@@ -127,3 +219,46 @@ def test_cli_errors_and_show(cpu_lut):
     assert res.exit_code == 2 and "cpu-tflite" in res.output  # lists the known devices
     res = runner.invoke(app, ["lut", "show", str(cpu_lut.path)])
     assert res.exit_code == 0 and "slowest" in res.output and "k7/k5" in res.output and "Kendall" in res.output
+
+
+def test_a_table_is_reused_only_on_a_matching_fingerprint(cpu_lut, tmp_path):
+    """What `make demo` decides: reuse on the same host; re-profile when one ISA flag differs or the table is old."""
+    from dcnas_deploy.lut.profiler import reusable_lut
+
+    cpu = load_device("cpu").with_threads(1)
+    lut, why = reusable_lut(cpu_lut.path, cpu, SPACE)
+    assert lut is not None and why == ""
+    d = yaml.safe_load(cpu_lut.path.read_text())
+    d["provenance"]["fingerprint"]["isa"] = [f for f in d["provenance"]["fingerprint"]["isa"] if f != "avx2"] \
+        if "avx2" in d["provenance"]["fingerprint"]["isa"] else d["provenance"]["fingerprint"]["isa"] + ["avx2"]
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump(d))
+    lut, why = reusable_lut(other, cpu, SPACE)
+    assert lut is None and "ISA flags differ" in why and "avx2" in why and "--force" in why
+    del d["reference"]
+    other.write_text(yaml.safe_dump(d))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lut, why = reusable_lut(other, cpu, SPACE)
+    assert lut is None and "predates" in why
+    assert reusable_lut(tmp_path / "none.yaml", cpu, SPACE) == (None, f"no LUT at {tmp_path / 'none.yaml'}")
+
+
+def test_benchmark_with_a_reference_lut_reports_host_speed(cpu_lut, tmp_path):
+    import json
+
+    arch = tmp_path / "a.yaml"
+    SPACE.sample(2).to_yaml(arch)
+    out = tmp_path / "r.json"
+    res = runner.invoke(app, ["benchmark", str(arch), "--device", "cpu", "--threads", "1", "--width", "4",
+                              "--hr", "32x32", "--scale", "8", "--reference", str(cpu_lut.path), "--json", str(out)],
+                        env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "host speed factor" in res.output and "nominal speed" in res.output
+    hs = json.loads(out.read_text())["host_speed"]
+    assert hs["factor"] > 0 and hs["normalised_ms"] == pytest.approx(hs["ratio"] * cpu_lut.reference.nominal_ms, rel=1e-3)
+    res = runner.invoke(app, ["benchmark", str(arch), "--device", "cpu-torch", "--reference", str(cpu_lut.path)],
+                        env={"COLUMNS": "200"})
+    assert res.exit_code == 2 and "not 'cpu-torch'" in res.output

@@ -14,7 +14,7 @@ from dcnas_deploy.runtimes.backends import BACKENDS, get_backend, input_names, t
 from dcnas_deploy.runtimes.connections import LocalConnection, check_reachable, connect
 from dcnas_deploy.runtimes.devices import known_devices, list_devices, load_device, profile_from_dict
 from dcnas_deploy.runtimes.files import load_session, make_feeds, time_file
-from dcnas_deploy.runtimes.protocol import QUICK, Timing
+from dcnas_deploy.runtimes.protocol import QUICK, Protocol, Timing
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = {"cpu", "cpu-torch", "cpu-openvino", "cpu-tflite", "cuda", "rtx3090", "ncs2", "mi9"}
@@ -326,8 +326,10 @@ def test_cli_benchmark(converted, tmp_path):
     assert "median" in result.output
     data = json.loads(out.read_text())
     assert data["device"]["name"] == "cpu" and data["device"]["threads"] == 1
-    assert data["timing"]["count"] >= 50 and data["timing"]["p10_ms"] <= data["timing"]["median_ms"]
-    assert data["protocol"]["timed_runs"] >= 50 and data["host"]["cpu"]
+    proto = Protocol()
+    assert data["timing"]["count"] >= proto.timed_runs and data["timing"]["p10_ms"] <= data["timing"]["median_ms"]
+    assert data["protocol"]["target_ci_pct"] == proto.target_ci_pct and data["host"]["cpu"]
+    assert data["timing"]["ci_pct"] > 0 and data["host_speed"] is None  # adaptive: the achieved interval is recorded
 
     bad = runner.invoke(app, ["benchmark", "--device", "nope", str(converted["onnxruntime"])])
     assert bad.exit_code == 2 and "cpu-openvino" in bad.output

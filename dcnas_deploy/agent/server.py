@@ -236,34 +236,39 @@ class AgentHandler(BaseHTTPRequestHandler):
             return
         workdir = Path(tempfile.mkdtemp(prefix="req-", dir=str(self.server.tmp_root)))
         try:
-            blob = workdir / "request.zip"
-            if not self._receive(blob, length):
-                return
-            try:
-                manifest, models = unpack_bundle(blob, workdir, config.max_upload_bytes)
-            except BundleError as exc:
-                self._error(exc.status, str(exc))
-                return
-            finally:
-                blob.unlink()
-            if manifest.runtime not in config.runtimes:
-                self._error(400, "this agent serves %s, not %r; start it with `--runtime %s` on a host that has it"
-                            % (list(config.runtimes), manifest.runtime, manifest.runtime))
-                return
-            try:
-                out = self.server.runner.run(manifest.runtime, manifest.options, manifest.protocol, models,
-                                             manifest.timeout_s)
-            except MeasureFailed as exc:
-                extra = {"file": models[exc.index].name} if exc.index is not None and exc.index < len(models) else {}
-                self._error(exc.status, str(exc), **extra)
-                return
-            runtime_facts = self.server.facts.get("runtimes", {}).get(manifest.runtime, {})
-            self._send_json(200, {
-                "results": [{"file": m.name, "timing": t} for m, t in zip(models, out["timings"])],
-                "runtime": manifest.runtime, "runtime_version": runtime_facts.get("version"),
-                "options": manifest.options, "job": out["job"]})
+            answer = self._measure_in(workdir, config, length)
         finally:
-            shutil.rmtree(str(workdir), ignore_errors=True)
+            shutil.rmtree(str(workdir), ignore_errors=True)  # before answering: the client may look right after
+        if answer is not None:
+            answer()
+
+    def _measure_in(self, workdir: Path, config, length: int):
+        """Receive, unpack and measure one bundle in `workdir`; returns the answer to send (None if sent)."""
+        blob = workdir / "request.zip"
+        if not self._receive(blob, length):
+            return None
+        try:
+            manifest, models = unpack_bundle(blob, workdir, config.max_upload_bytes)
+        except BundleError as exc:
+            status, message = exc.status, str(exc)
+            return lambda: self._error(status, message)
+        finally:
+            blob.unlink()
+        if manifest.runtime not in config.runtimes:
+            return lambda: self._error(400, "this agent serves %s, not %r; start it with `--runtime %s` on a host that "
+                                       "has it" % (list(config.runtimes), manifest.runtime, manifest.runtime))
+        try:
+            out = self.server.runner.run(manifest.runtime, manifest.options, manifest.protocol, models,
+                                         manifest.timeout_s)
+        except MeasureFailed as exc:
+            extra = {"file": models[exc.index].name} if exc.index is not None and exc.index < len(models) else {}
+            status, message = exc.status, str(exc)
+            return lambda: self._error(status, message, **extra)
+        runtime_facts = self.server.facts.get("runtimes", {}).get(manifest.runtime, {})
+        body = {"results": [{"file": m.name, "timing": t} for m, t in zip(models, out["timings"])],
+                "runtime": manifest.runtime, "runtime_version": runtime_facts.get("version"),
+                "options": manifest.options, "job": out["job"]}
+        return lambda: self._send_json(200, body)
 
     def _receive(self, dest: Path, length: int) -> bool:
         """Stream the request body into `dest` (mode 0600); answer 400 and return False if it is cut short."""

@@ -13,6 +13,30 @@ err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable)
 
 
+def _show_dcnas_warnings() -> None:
+    """Print DcnasWarnings as one yellow line each (once per message); other warnings as usual."""
+    import warnings
+
+    from dcnas_deploy.errors import DcnasWarning
+
+    default = warnings.showwarning
+    shown: set = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, DcnasWarning):
+            if str(message) not in shown:
+                shown.add(str(message))
+                err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
+            return
+        default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    warnings.simplefilter("always", DcnasWarning)
+
+
+_show_dcnas_warnings()
+
+
 def fail(message: str, code: int = 2) -> "typer.Exit":
     """Print an error in red and return the Exit to raise."""
     err_console.print(f"[bold red]error:[/] {message}")

@@ -31,7 +31,7 @@ def profile(device: str = typer.Option("cpu", "--device", "-d", help="Device pro
             width: int = typer.Option(8, help="Base width C of the search space."),
             hr: str = typer.Option("256x256", help="HR input size HxW the LUT is valid for."),
             scale: int = typer.Option(8, help="Upscaling factor."),
-            calibrate: int = typer.Option(50, min=0, help="Whole networks the calibration fits (a rerun measures only the ones missing)."),
+            calibrate: int = typer.Option(30, min=0, help="Whole networks the calibration fits (a rerun measures only the ones missing)."),
             out: Optional[Path] = typer.Option(None, "--out", "-o", help="LUT file (default luts/<device>-c<C>-<H>x<W>-x<s>.yaml)."),
             force: bool = typer.Option(False, "--force", help="Re-measure everything instead of only what is missing."),
             threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Override the profile's thread count."),
@@ -41,7 +41,7 @@ def profile(device: str = typer.Option("cpu", "--device", "-d", help="Device pro
     import time
 
     from dcnas_deploy.cli.arch_cmds import parse_hw
-    from dcnas_deploy.lut.profiler import calibration_plot_path, profile_device
+    from dcnas_deploy.lut.profiler import calibration_plot_path, profile_device, reference_summary
     from dcnas_deploy.lut.table import default_lut_path, safe_name
     from dcnas_deploy.runtimes.devices import load_device
     from dcnas_deploy.runtimes.protocol import QUICK, Protocol
@@ -59,6 +59,7 @@ def profile(device: str = typer.Option("cpu", "--device", "-d", help="Device pro
                              progress=advance)
     console.print(f"{len(lut.ops)} ops measured, {prof.name} per-call overhead "
                   f"{1000 * lut.overhead_ms:.1f} µs; this run took {time.perf_counter() - t0:.0f} s")
+    console.print(reference_summary(lut), highlight=False)
     _print_calibration(lut)
     if lut.calibration is not None and calibration_plot_path(lut).exists():
         console.print(f"scatter: {calibration_plot_path(lut)}")
@@ -93,6 +94,13 @@ def show(path: Path, top: int = typer.Option(10, help="How many of the slowest o
     console.print(f"measured {p.get('date')} on {host.get('cpu')} ({host.get('os')}), {p.get('threads')} threads, "
                   f"{len(lut.ops)} ops in {p.get('profiling_seconds')} s; per-call overhead "
                   f"{1000 * lut.overhead_ms:.1f} µs; protocol {p.get('protocol')}")
+    from dcnas_deploy.lut.profiler import reference_summary
+    from dcnas_deploy.runtimes.fingerprint import short_key
+
+    fp = lut.fingerprint
+    console.print(f"host fingerprint: {short_key(fp)} ({fp.get('cpu_name')}, ISA {' '.join(fp.get('isa') or [])})"
+                  if fp else "host fingerprint: none (older table)", highlight=False)
+    console.print(reference_summary(lut), highlight=False)
     table = Table(title=f"slowest {top} ops")
     for col in ("op", "median ms", "p10", "p90", "runs"):
         table.add_column(col, justify="left" if col == "op" else "right")
@@ -129,19 +137,29 @@ def kernel_ratios(lut) -> dict:
 def check(path: Path, archs: int = typer.Option(10, min=1, help="Random architectures to re-measure now."),
           seed: int = typer.Option(12345, help="Seed for the architectures (not the calibration ones)."),
           quick: bool = typer.Option(False, "--quick", help="Smoke-test protocol.")) -> None:
-    """Re-measure random architectures now and report the LUT's drift (prediction error today)."""
+    """Re-measure random architectures now (in turns with the LUT's reference network) and report the drift."""
     from dcnas_deploy.lut.check import check_lut
     from dcnas_deploy.runtimes.protocol import QUICK, Protocol
 
     bars, advance = progress_bars()
     with bars:
         result = check_lut(path, archs, seed, QUICK if quick else Protocol(), progress=advance)
-    e = result["errors"]
-    console.print(f"{archs} architectures re-measured: MAPE {e['mape_pct']:.2f} %, "
-                  f"{100 * e['within_10pct']:.0f} % within ±10 %, Kendall τ {e['kendall_tau']:.3f}, "
-                  f"median measured/predicted {result['median_ratio']:.3f}")
+    e, r = result["errors"], result["raw_errors"]
+    if result["paired"]:
+        console.print(f"{archs} architectures re-measured in turns with the reference network; host speed factor "
+                      f"{result['median_factor']:.3f} (reference now ÷ while profiled)")
+        console.print(f"  normalised (what the LUT predicts): MAPE {e['mape_pct']:.2f} %, "
+                      f"{100 * e['within_10pct']:.0f} % within ±10 %, Kendall τ {e['kendall_tau']:.3f}, "
+                      f"median measured/predicted {result['median_ratio']:.3f}")
+        console.print(f"  raw: MAPE {r['mape_pct']:.2f} %, {100 * r['within_10pct']:.0f} % within ±10 %, "
+                      f"median measured/predicted {result['median_raw_ratio']:.3f}")
+    else:
+        console.print(f"{archs} architectures re-measured (raw: this LUT has no reference network): "
+                      f"MAPE {e['mape_pct']:.2f} %, {100 * e['within_10pct']:.0f} % within ±10 %, "
+                      f"Kendall τ {e['kendall_tau']:.3f}, median measured/predicted {result['median_ratio']:.3f}")
     if e["mape_pct"] > 10:
-        console.print("[yellow]drift > 10 %[/]: re-profile with --force (host load, thermal state or runtime changed?)")
+        console.print("[yellow]drift > 10 %[/]: re-profile with --force (runtime changed, or the host's speed moved "
+                      "in a way one factor cannot describe?)")
 
 
 def register(app: typer.Typer) -> None:

@@ -53,8 +53,11 @@ def benchmark(
     hr: Optional[str] = typer.Option(None, "--hr", help="HR size HxW for an ARCH.yaml input (default: its meta or 256x256)."),
     width: Optional[int] = typer.Option(None, "--width", help="Base width for an ARCH.yaml input."),
     scale: Optional[int] = typer.Option(None, "--scale", help="Scale for an ARCH.yaml input."),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="A LUT of this device: time MODEL in turns "
+                                             "with its reference network and report the host speed factor and the "
+                                             "latency at the LUT's nominal speed."),
 ) -> None:
-    """Time MODEL end to end on a device (warm-up, >=50 runs and >=1 s; median, p10, p90)."""
+    """Time MODEL end to end on a device (warm-up, then runs until the median is known to ±1 %; median, p10, p90)."""
     import json
 
     from rich import box
@@ -70,7 +73,7 @@ def benchmark(
         from dcnas_deploy.cli.arch_cmds import parse_hw
 
         result = run_benchmark(model, profile, options={"hr_size": parse_hw(hr) if hr else None, "width": width,
-                                                        "scale": scale})
+                                                        "scale": scale}, reference_lut=reference)
     t = result.timing
     table = Table(title=f"{model.name} on {profile.name}", box=box.SIMPLE_HEAD,
                   caption=f"{profile.runtime}:{profile.runtime_device}, {profile.precision}, "
@@ -79,6 +82,11 @@ def benchmark(
         table.add_column(col, justify="right", no_wrap=True)
     table.add_row(f"{t.median_ms:.4f}", f"{t.p10_ms:.4f}", f"{t.p90_ms:.4f}", str(t.count))
     console.print(table)
+    if result.host_speed:
+        hs = result.host_speed
+        console.print(f"paired with the reference network of {reference}: host speed factor {hs['factor']:.3f} "
+                      f"(reference {hs['reference_ms']:.3f} ms now); latency at the LUT's nominal speed "
+                      f"{hs['normalised_ms']:.4f} ms (raw {hs['raw_ms']:.4f} ms)", highlight=False)
     if json_out is not None:
         atomic_write_text(json_out, json.dumps(result.to_dict(), indent=2) + "\n")
         console.print(f"wrote {json_out}")

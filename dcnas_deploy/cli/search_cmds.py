@@ -23,6 +23,11 @@ def search(supernet: Path = typer.Option(..., "--supernet", help="Run directory 
            verify: bool = typer.Option(True, "--verify/--no-verify", help="Measure the winners on each latency device."),
            verify_max: int = typer.Option(10, help="Candidates to try on the device before giving up."),
            quick: bool = typer.Option(False, "--quick", help="Smoke-test timing protocol for the closed loop."),
+           strict_raw: bool = typer.Option(False, "--strict-raw", help="Hold the raw measured time to the budget "
+                                           "(default: the latency at the LUT's nominal speed, from a paired "
+                                           "measurement with its reference network)."),
+           allow_bicubic: bool = typer.Option(False, "--allow-bicubic", help="Let the bicubic-only output (no "
+                                              "network, all fusions none) be a candidate."),
            ) -> None:
     """Find the best architecture under latency/params/MACs budgets; verified on the device."""
     from dataclasses import replace
@@ -63,21 +68,31 @@ def search(supernet: Path = typer.Option(..., "--supernet", help="Run directory 
 
     def on_verify(entry):
         for dev, v in entry["devices"].items():
-            mark = "[green]ok[/]" if v["within_budget"] else "[red]over[/]"
-            console.print(f"  closed loop {entry['genome'][:12]}… on {dev}: measured {v['measured']['median_ms']:.2f} ms"
-                          f" (LUT {v['lut_ms']:.2f}, budget {v['budget_ms']:.2f}) {mark}")
+            console.print(f"  closed loop {entry['genome'][:12]}… on {dev}: {closed_loop_text(v)}", highlight=False)
 
     with bar:
         outcome = search_architecture(deploy, constraints, inputs.fitness, out, settings, strategy,
                                       inputs.scorer(tau) if tau is not None else None, seed, verify, verify_max,
                                       QUICK if quick else Protocol(), {"supernet": str(supernet)},
-                                      on_iteration=on_iteration, on_verify=None)
+                                      on_iteration=on_iteration, on_verify=None, strict_raw=strict_raw,
+                                      on_note=lambda line: console.print(f"[yellow]note:[/] {line}", highlight=False),
+                                      allow_bicubic=allow_bicubic)
     for entry in outcome.verification.tried:
         on_verify(entry)
     meta = outcome.arch.meta["search"]
     console.print(f"[b]chose[/] {out}: val RMSE {meta['val_rmse']:.4g}; "
                   + ", ".join(f"{k} {v['predicted']:.4g}" for k, v in meta["constraints"].items()))
     console.print("wrote " + ", ".join(str(p) for p in outcome.files.values() if p.exists()))
+
+
+def closed_loop_text(v: dict) -> str:
+    """One device's closed-loop result: decided value vs budget, raw time and host speed factor."""
+    mark = "[green]ok[/]" if v["within_budget"] else "[red]over[/]"
+    text = f"{v['decided_ms']:.2f} ms {v['decided_on'].split(' ')[0]} (budget {v['budget_ms']:.2f}, LUT {v['lut_ms']:.2f}"
+    speed = v.get("host_speed")
+    if speed:
+        text += f"; raw {speed['raw_ms']:.2f} ms, host speed factor {speed['factor']:.2f}"
+    return text + f") {mark}"
 
 
 def _training_tau(inputs, constraints) -> Optional[float]:

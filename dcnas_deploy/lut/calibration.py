@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -47,8 +47,10 @@ def cross_validated(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0)
 
 
 def plot_calibration(raw_sum: np.ndarray, predicted: np.ndarray, measured: np.ndarray, errors: Dict[str, float],
-                     title: str, path: Path, label: str = "calibrated (out-of-fold)") -> Path:
-    """Predicted-vs-measured scatter with the y = x line and a ±10 % band."""
+                     title: str, path: Path, label: str = "calibrated (out-of-fold)",
+                     drift: Optional[Tuple[Sequence[float], Sequence[float]]] = None) -> Path:
+    """Predicted-vs-measured scatter with the y = x line and a ±10 % band; `drift` = (seconds, reference ÷
+    nominal) adds a panel with the reference network's speed during profiling."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -56,7 +58,8 @@ def plot_calibration(raw_sum: np.ndarray, predicted: np.ndarray, measured: np.nd
 
     from dcnas_deploy.fileio import atomic_write
 
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig, axes = plt.subplots(1, 2 if drift else 1, figsize=(11, 5) if drift else (5.5, 5), squeeze=False)
+    ax = axes[0][0]
     lo = 0.9 * min(measured.min(), predicted.min(), raw_sum.min())
     hi = 1.1 * max(measured.max(), predicted.max(), raw_sum.max())
     xs = np.linspace(lo, hi, 50)
@@ -64,11 +67,20 @@ def plot_calibration(raw_sum: np.ndarray, predicted: np.ndarray, measured: np.nd
     ax.plot(xs, xs, "k-", lw=0.8)
     ax.scatter(measured, raw_sum, s=14, marker="x", color="tab:gray", label="raw Σ ops")
     ax.scatter(measured, predicted, s=16, color="tab:blue", label=label)
-    ax.set_xlabel("measured end-to-end latency (ms)")
+    ax.set_xlabel("measured end-to-end latency (ms)" + (", at the nominal speed" if drift else ""))
     ax.set_ylabel("LUT prediction (ms)")
     ax.set_title(f"{title}\nMAPE {errors['mape_pct']:.1f} %, {100 * errors['within_10pct']:.0f} % within ±10 %, "
                  f"Kendall τ {errors['kendall_tau']:.2f}", fontsize=9)
     ax.legend(loc="upper left", fontsize=8)
+    if drift:
+        t, f = drift
+        ax2 = axes[0][1]
+        ax2.axhspan(0.9, 1.1, color="0.9")
+        ax2.axhline(1.0, color="k", lw=0.8)
+        ax2.plot(t, f, "o-", ms=3, color="tab:orange")
+        ax2.set_xlabel("profiling time (s)")
+        ax2.set_ylabel("reference network ÷ its nominal (median) time")
+        ax2.set_title(f"host speed while profiling: {min(f):.3f}–{max(f):.3f}× nominal", fontsize=9)
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)

@@ -1,41 +1,48 @@
 """`profile_device`: measure every op of the space on a device, then calibrate on whole networks.
 
-Incremental and resumable: the LUT file is rewritten atomically after every chunk, and a rerun
-measures only what is missing (ops and calibration networks).
+Speed drift is measured, not assumed away: a fixed reference network (lut.reference) is timed before
+the first chunk of ops and after every chunk, and in alternating turns with every calibration network.
+Each op keeps the reference's speed around its chunk, each network its paired ratio to the reference,
+so the table can state everything at the profile's nominal speed.
+
+Incremental and resumable: the LUT file is rewritten atomically after every chunk and network, and
+a rerun measures only what is missing (on the same host: the fingerprint must match).
 """
 from __future__ import annotations
 
 import datetime as _dt
+import statistics
 import time
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
 from dcnas_deploy import __version__
 from dcnas_deploy.errors import ConfigError, DeviceError
 from dcnas_deploy.lut.calibration import cross_validated, fit_affine, plot_calibration, prediction_errors
+from dcnas_deploy.lut.reference import Reference, reference_arch
 from dcnas_deploy.lut.table import LUT, Calibration, geometry_of
 from dcnas_deploy.runtimes.devices import DeviceProfile
+from dcnas_deploy.runtimes.fingerprint import device_fingerprint
 from dcnas_deploy.runtimes.protocol import Protocol
-from dcnas_deploy.space import SearchSpace
+from dcnas_deploy.space import Arch, SearchSpace
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, advance, total) — stage is 'ops' or 'calibration'."""
 
-
-def host_fingerprint(info: dict) -> dict:
-    """The provenance fields that must match for measurements to be mixed in one LUT."""
-    return {k: info.get(k) for k in ("cpu", "gpu", "runtime_version")}
+DEFAULT_CALIBRATION = 30
+"""Calibration networks by default (see README: held-out accuracy vs number of calibration networks)."""
 
 
-def _open_lut(profile: DeviceProfile, space: SearchSpace, out: Path, info: dict, protocol: Protocol,
-              force: bool) -> LUT:
-    """Existing LUT to extend (same device, geometry, host) or a fresh one."""
+def _open_lut(profile: DeviceProfile, space: SearchSpace, out: Path, info: dict, fingerprint: dict,
+              protocol: Protocol, force: bool) -> LUT:
+    """Existing LUT to extend (same device, geometry, host fingerprint) or a fresh one."""
     fresh = LUT(device=profile.to_dict(), geometry=geometry_of(space), path=out,
                 provenance={"runtime": profile.runtime, "runtime_version": info.get("runtime_version"),
-                            "host": info, "threads": profile.threads, "measured_by": f"dcnas-deploy {__version__}",
-                            "protocol": protocol.to_dict()})
+                            "host": info, "fingerprint": fingerprint, "threads": profile.threads,
+                            "measured_by": f"dcnas-deploy {__version__}", "protocol": protocol.to_dict()},
+                reference=Reference(reference_arch().to_hex()))
     if force or not out.is_file():
         return fresh
     lut = LUT.load(out)
@@ -43,10 +50,10 @@ def _open_lut(profile: DeviceProfile, space: SearchSpace, out: Path, info: dict,
     if lut.device.get("name") != profile.name or lut.provenance.get("runtime") != profile.runtime:
         raise ConfigError(f"{out} was measured for device {lut.device.get('name')!r} "
                           f"({lut.provenance.get('runtime')}), not {profile.name!r}: pick another --out or --force")
-    old, new = host_fingerprint(lut.provenance.get("host", {})), host_fingerprint(info)
-    if old != new:
-        raise ConfigError(f"{out} was measured on another host/runtime ({old}) than this one ({new}); "
-                          f"mixing them would make a dishonest table: use --force to re-measure, or another --out")
+    if lut.reference is None:
+        raise ConfigError(f"{out} predates reference networks and host fingerprints, so it cannot be extended: "
+                          "re-measure it with --force (or give another --out)")
+    lut.require_host(fingerprint, "extended on this host (mixing hosts would make a dishonest table)")
     return lut
 
 
@@ -62,6 +69,35 @@ def _runtime_info(profile: DeviceProfile) -> dict:
     return info
 
 
+def current_fingerprint(profile: DeviceProfile) -> dict:
+    """The fingerprint of the host that measures `profile` now (it must be reachable)."""
+    return device_fingerprint(profile, _runtime_info(profile))
+
+
+def reusable_lut(path: Path, profile: DeviceProfile, space: SearchSpace) -> Tuple[Optional[LUT], str]:
+    """(the LUT at `path`, "") when it may be reused here as it is, else (None, why not).
+
+    Reuse needs the same device profile, geometry and every op, a calibration, a reference network, and a
+    host fingerprint that matches this device's now on every field that decides speed.
+    """
+    if not Path(path).is_file():
+        return None, f"no LUT at {path}"
+    try:
+        lut = LUT.load(path)
+        lut.check_geometry(space)
+        lut.check_ops(space)
+        if lut.device_name != profile.name:
+            return None, f"{path} is for device {lut.device_name!r}, not {profile.name!r}"
+        if lut.calibration is None:
+            return None, f"{path} has no calibration"
+        if lut.reference is None:
+            return None, f"{path} predates reference networks and host fingerprints"
+        lut.require_host(current_fingerprint(profile.with_threads(lut.device.get("threads"))), "reused")
+    except ConfigError as exc:
+        return None, str(exc)
+    return lut, ""
+
+
 def measure_overhead(profile: DeviceProfile, protocol: Protocol) -> float:
     """Per-call overhead (ms): the median of a trivial one-add model on this device."""
     import torch
@@ -73,63 +109,96 @@ def measure_overhead(profile: DeviceProfile, protocol: Protocol) -> float:
     return measure_modules(profile, [(Add().eval(), (x, x))], protocol)[0].median_ms
 
 
-def profile_device(profile: DeviceProfile, space: SearchSpace, out: Path, calibrate: int = 50,
+def profile_device(profile: DeviceProfile, space: SearchSpace, out: Path, calibrate: int = DEFAULT_CALIBRATION,
                    force: bool = False, protocol: Protocol = Protocol(), chunk: int = 8, seed: int = 0,
                    progress: Optional[Progress] = None) -> LUT:
     """Measure missing ops and calibration networks of `space` on `profile`, saving `out` as it goes."""
     from dcnas_deploy.model.op_models import op_model
-    from dcnas_deploy.runtimes.modules import measure_arch, measure_modules
+    from dcnas_deploy.model.subnet import timing_model
+    from dcnas_deploy.runtimes.modules import Measurer
 
     progress = progress or (lambda stage, advance, total: None)
     started = time.perf_counter()
     info = _runtime_info(profile)
-    lut = _open_lut(profile, space, Path(out), info, protocol, force)
+    lut = _open_lut(profile, space, Path(out), info, device_fingerprint(profile, info), protocol, force)
     already = float(lut.provenance.get("profiling_seconds", 0.0))
+    ref = lut.reference
+
+    def at_s() -> float:
+        return already + time.perf_counter() - started
 
     def stamp() -> None:
         lut.provenance["date"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        lut.provenance["profiling_seconds"] = round(already + time.perf_counter() - started, 1)
+        lut.provenance["profiling_seconds"] = round(at_s(), 1)
+        lut.provenance["protocol"] = protocol.to_dict()
+
     if "per_call_overhead_ms" not in lut.provenance:
         lut.provenance["per_call_overhead_ms"] = round(measure_overhead(profile, protocol), 6)
 
-    todo = lut.missing(space.unique_ops())
-    for i in range(0, len(todo), chunk):
-        ops = todo[i:i + chunk]
-        timings = measure_modules(profile, [op_model(op) for op in ops], protocol,
-                                  progress=lambda n: progress("ops", n, len(todo)))
-        lut.ops.update({op.key: t for op, t in zip(ops, timings)})
-        stamp()
-        lut.save()
+    with Measurer(profile, protocol, timing_model(space, ref.arch())) as m:
+        todo = lut.missing(space.unique_ops())
+        before = ref.add("before ops" if not ref.measurements else "resumed", m.reference(), at_s()) if todo else None
+        for i in range(0, len(todo), chunk):
+            ops = todo[i:i + chunk]
+            timings = m.modules([op_model(op) for op in ops], progress=lambda n: progress("ops", n, len(todo)))
+            after = ref.add(f"after ops {i + 1}-{i + len(ops)}", m.reference(), at_s())
+            local = (before + after) / 2.0  # the host's speed while this chunk ran
+            for op, t in zip(ops, timings):
+                lut.ops[op.key] = t
+                lut.op_reference_ms[op.key] = local
+            before = after
+            stamp()
+            lut.save()
 
-    records = lut.calibration.records if lut.calibration else []
-    done = {r["genome"] for r in records}
-    # `calibrate` is the number of networks wanted: a rerun with the same or a smaller N measures none.
-    todo_archs = [a for a in space.sample_sequence(calibrate + len(records), seed)
-                  if a.to_hex() not in done][:max(0, calibrate - len(records))]
-    raw = lut.raw_tables(space)
-    count = space.cost_tables(lambda op: 1)
-    for arch in todo_archs:
-        timing = measure_arch(space, arch, profile, protocol,
-                              progress=lambda n: progress("calibration", n, len(todo_archs)))
-        records.append({"genome": arch.to_hex(), "lut_sum_ms": round(raw(arch), 6), "n_ops": int(count(arch)),
-                        "measured": timing.to_dict()})
-        lut.calibration = _fit(records, lut.overhead_ms)
-        stamp()
+        records = lut.calibration.records if lut.calibration else []
+        done = {r["genome"] for r in records}
+        # `calibrate` is the number of networks wanted: a rerun with the same or a smaller N measures none.
+        todo_archs = [a for a in space.sample_sequence(calibrate + len(records), seed)
+                      if a.to_hex() not in done][:max(0, calibrate - len(records))]
+        count = space.cost_tables(lambda op: 1)
+        for arch in todo_archs:
+            paired = m.paired([timing_model(space, arch)],
+                              progress=lambda n: progress("calibration", n, len(todo_archs)))[0]
+            ref.add(f"paired with network {len(records) + 1}", paired.reference, at_s())
+            records.append({"genome": arch.to_hex(), "n_ops": int(count(arch)), "measured": paired.candidate.to_dict(),
+                            "paired": {"ratio": round(paired.ratio, 6), "reference_ms": round(paired.reference.median_ms, 6),
+                                       "ratio_ci_pct": None if paired.ratio_ci_pct is None else round(paired.ratio_ci_pct, 3),
+                                       "rounds": paired.rounds}})
+            lut.calibration = refit(lut, space, records)
+            stamp()
+            lut.save()
+    if lut.calibration is not None and todo_archs:
+        lut.calibration = refit(lut, space, lut.calibration.records)  # the nominal speed moved as it was measured
         lut.save()
     if lut.calibration is not None and (todo_archs or not calibration_plot_path(lut).is_file()):
-        _plot(lut)
+        plot(lut)
     return lut
 
 
-def _fit(records: List[dict], overhead_ms: float) -> Calibration:
-    """Affine correction over all records, errors from 5-fold out-of-fold predictions."""
-    x = np.array([r["lut_sum_ms"] - r["n_ops"] * overhead_ms for r in records])
-    y = np.array([r["measured"]["median_ms"] for r in records])
+def record_normalised_ms(record: dict, nominal_ms: Optional[float]) -> float:
+    """A calibration network's latency at the nominal speed (paired ratio × nominal), raw for old records."""
+    paired = record.get("paired")
+    if paired and nominal_ms:
+        return float(paired["ratio"]) * nominal_ms
+    return float(record["measured"]["median_ms"])
+
+
+def refit(lut: LUT, space: SearchSpace, records: List[dict]) -> Calibration:
+    """Affine correction over all records at the nominal speed, errors from 5-fold out-of-fold predictions."""
+    nominal = lut.reference.nominal_ms if lut.reference and lut.reference.measurements else None
+    raw = lut.raw_tables(space)
+    genomes = np.stack([Arch.from_hex(r["genome"]).array() for r in records])
+    sums = raw.batch(genomes)
+    for r, s in zip(records, sums):
+        r["lut_sum_ms"] = round(float(s), 6)
+    x = np.array([r["lut_sum_ms"] - r["n_ops"] * lut.overhead_ms for r in records])
+    y = np.array([record_normalised_ms(r, nominal) for r in records])
     a, b = fit_affine(x, y)
     errors = prediction_errors(cross_validated(x, y), y)
     errors["method"] = "5-fold cross-validation" if len(x) >= 3 else "in-sample (fewer than 3 networks)"
-    errors["raw_sum_mape_pct"] = prediction_errors(np.array([r["lut_sum_ms"] for r in records]), y)["mape_pct"]
-    return Calibration(a, b, {k: v for k, v in errors.items()}, records)
+    errors["raw_sum_mape_pct"] = prediction_errors(sums, y)["mape_pct"]
+    errors["target"] = "latency at the nominal speed (paired with the reference)" if nominal else "raw latency"
+    return Calibration(a, b, dict(errors), records)
 
 
 def calibration_plot_path(lut: LUT) -> Path:
@@ -137,11 +206,28 @@ def calibration_plot_path(lut: LUT) -> Path:
     return lut.path.with_suffix(".calibration.png")
 
 
-def _plot(lut: LUT) -> Path:
+def plot(lut: LUT) -> Path:
+    """Calibration scatter (and, with a reference, its drift during profiling) next to the LUT."""
     recs = lut.calibration.records
+    nominal = lut.reference.nominal_ms if lut.reference and lut.reference.measurements else None
     x = np.array([r["lut_sum_ms"] - r["n_ops"] * lut.overhead_ms for r in recs])
-    y = np.array([r["measured"]["median_ms"] for r in recs])
+    y = np.array([record_normalised_ms(r, nominal) for r in recs])
     errs = {k: v for k, v in lut.calibration.errors.items() if isinstance(v, float)}
+    drift = None
+    if lut.reference is not None and lut.reference.measurements:
+        drift = ([m["at_s"] for m in lut.reference.measurements],
+                 [m["median_ms"] / nominal for m in lut.reference.measurements])
     return plot_calibration(np.array([r["lut_sum_ms"] for r in recs]), cross_validated(x, y), y, errs,
                             f"{lut.device['name']} ({lut.provenance['runtime']}), {len(recs)} networks",
-                            calibration_plot_path(lut))
+                            calibration_plot_path(lut), drift=drift)
+
+
+def reference_summary(lut: LUT) -> str:
+    """One line on the reference network's spread while profiling."""
+    if lut.reference is None or not lut.reference.measurements:
+        return "no reference network (older table)"
+    med = [m["median_ms"] for m in lut.reference.measurements]
+    nominal = lut.reference.nominal_ms
+    return (f"reference network {nominal:.3f} ms nominal, {len(med)} timings while profiling: "
+            f"{min(med) / nominal:.3f}–{max(med) / nominal:.3f}× nominal "
+            f"(median |deviation| {100 * statistics.median(abs(v / nominal - 1) for v in med):.1f} %)")

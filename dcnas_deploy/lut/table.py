@@ -1,6 +1,7 @@
 """`LUT`: a device's measured per-op latencies for one geometry, its provenance and its calibration."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -8,8 +9,10 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from dcnas_deploy.errors import ConfigError
+from dcnas_deploy.errors import ConfigError, warn
 from dcnas_deploy.fileio import atomic_write_text, load_yaml_file
+from dcnas_deploy.lut.reference import Reference
+from dcnas_deploy.runtimes.fingerprint import Mismatch, compare, explain
 from dcnas_deploy.runtimes.protocol import Timing
 from dcnas_deploy.space import Arch, CostTables, Op, SearchSpace
 
@@ -39,10 +42,10 @@ def default_lut_path(device: str, space: SearchSpace, hr_size: Optional[Tuple[in
     return (folder or lut_dir()) / f"{device}-c{g['width']}-{g['hr'][0]}x{g['hr'][1]}-x{g['scale']}.yaml"
 
 
-def profile_command(device: str, geometry: Dict[str, Any]) -> str:
-    """The command that (re)fills a LUT of this device and geometry."""
+def profile_command(device: str, geometry: Dict[str, Any], force: bool = False) -> str:
+    """The command that (re)fills a LUT of this device and geometry (`force`: re-measures all of it)."""
     return (f"dcnas-deploy profile --device {device} --width {geometry['width']} "
-            f"--hr {geometry['hr'][0]}x{geometry['hr'][1]} --scale {geometry['scale']}")
+            f"--hr {geometry['hr'][0]}x{geometry['hr'][1]} --scale {geometry['scale']}" + (" --force" if force else ""))
 
 
 @dataclass
@@ -70,7 +73,11 @@ class Calibration:
 
 @dataclass
 class LUT:
-    """Per-op latency table of one device profile at one geometry (loaded from / saved to YAML)."""
+    """Per-op latency table of one device profile at one geometry (loaded from / saved to YAML).
+
+    Ops keep their raw timings and the reference network's speed when they were measured
+    (`op_reference_ms`); costs use them at the profile's nominal speed (see lut.reference).
+    """
 
     device: Dict[str, Any]
     geometry: Dict[str, Any]
@@ -78,11 +85,13 @@ class LUT:
     ops: Dict[str, Timing] = field(default_factory=dict)
     calibration: Optional[Calibration] = None
     path: Optional[Path] = None
+    reference: Optional[Reference] = None
+    op_reference_ms: Dict[str, float] = field(default_factory=dict)
 
     # ---- files -------------------------------------------------------------------------------
     @classmethod
     def load(cls, path: Path | str) -> "LUT":
-        """Read and validate a LUT file."""
+        """Read and validate a LUT file: unusable values are refused naming the op; old formats warn."""
         p = Path(path)
         d = load_yaml_file(p, "LUT")
         if not isinstance(d, dict) or d.get("format") != FORMAT:
@@ -90,26 +99,57 @@ class LUT:
         missing = [k for k in ("device", "geometry", "provenance", "ops") if k not in d]
         if missing:
             raise ConfigError(f"{p}: LUT is missing section(s) {missing}")
+        for key in ("device", "geometry", "provenance"):
+            if not isinstance(d[key], dict):
+                raise ConfigError(f"{p}: LUT section '{key}' must be a mapping, got {type(d[key]).__name__}")
+        ops_section = d["ops"] or {}
+        if not isinstance(ops_section, dict):
+            raise ConfigError(f"{p}: LUT section 'ops' must be a mapping of op key -> timing")
         try:
-            ops = {str(k): Timing.from_dict(v) for k, v in (d["ops"] or {}).items()}
+            ops = {str(k): _valid_timing(v, f"{p}: op '{k}'") for k, v in ops_section.items()}
+            refs = {str(k): _positive(v["ref_ms"], f"{p}: op '{k}' ref_ms") for k, v in ops_section.items()
+                    if isinstance(v, dict) and "ref_ms" in v}
             cal = Calibration.from_dict(d["calibration"]) if d.get("calibration") else None
         except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
             raise ConfigError(f"{p}: malformed LUT entry ({type(exc).__name__}: {exc})") from None
-        return cls(d["device"], d["geometry"], d["provenance"], ops, cal, p)
+        if cal is not None and not (math.isfinite(cal.scale) and cal.scale > 0 and math.isfinite(cal.offset_ms)):
+            raise ConfigError(f"{p}: calibration scale {cal.scale} / offset {cal.offset_ms} ms are not usable; "
+                              f"re-profile: {profile_command(d['device'].get('name', 'DEVICE'), d['geometry'], True)}")
+        reference = Reference.from_dict(d["reference"], str(p)) if d.get("reference") else None
+        lut = cls(d["device"], d["geometry"], d["provenance"], ops, cal, p, reference, refs)
+        if reference is None and ops:
+            warn(f"{p} was profiled before LUTs recorded a reference network and a host fingerprint: its latencies "
+                 f"cannot be corrected for a busier or different host; upgrade it with: "
+                 f"{profile_command(lut.device_name, lut.geometry, True)}")
+        return lut
 
     def save(self, path: Optional[Path | str] = None) -> Path:
         """Write atomically (profiling saves after every chunk, so Ctrl-C loses at most one chunk)."""
         import yaml
 
         p = Path(path or self.path)
-        d = {"format": FORMAT, "device": self.device, "geometry": self.geometry, "provenance": self.provenance,
-             "ops": {k: t.to_dict() for k, t in sorted(self.ops.items())}}
+        ops = {}
+        for k, t in sorted(self.ops.items()):
+            ops[k] = t.to_dict()
+            if k in self.op_reference_ms:
+                ops[k]["ref_ms"] = round(self.op_reference_ms[k], 6)
+        d = {"format": FORMAT, "device": self.device, "geometry": self.geometry, "provenance": self.provenance}
+        if self.reference is not None:
+            d["reference"] = self.reference.to_dict()
+        d["ops"] = ops
         if self.calibration is not None:
             d["calibration"] = self.calibration.to_dict()
         header = ("# Latency lookup table measured by dcnas-deploy (never edit by hand).\n"
-                  f"# Re-measure: {profile_command(self.device['name'], self.geometry)} --force\n")
+                  f"# Re-measure: {profile_command(self.device_name, self.geometry, True)}\n")
         self.path = atomic_write_text(p, header + yaml.safe_dump(d, sort_keys=False, width=120))
         return self.path
+
+    @property
+    def device_name(self) -> str:
+        """The device profile's name."""
+        return str(self.device.get("name", "DEVICE"))
 
     # ---- checks ------------------------------------------------------------------------------
     def check_geometry(self, space: SearchSpace, hr_size: Optional[Tuple[int, int]] = None) -> None:
@@ -119,39 +159,87 @@ class LUT:
             diff = ", ".join(f"{k} {self.geometry.get(k)} (needed {v})" for k, v in want.items()
                              if self.geometry.get(k) != v)
             raise ConfigError(f"LUT {self.path} is for another geometry: {diff}; profile it with: "
-                              f"{profile_command(self.device['name'], want)}")
+                              f"{profile_command(self.device_name, want)}")
+
+    def check_ops(self, space: SearchSpace) -> None:
+        """ConfigError naming ops this geometry needs but the LUT lacks, or ops of another geometry it holds."""
+        want = {op.key for op in space.unique_ops(tuple(self.geometry["hr"]))}
+        foreign = sorted(set(self.ops) - want)
+        if foreign:
+            raise ConfigError(f"LUT {self.path} holds {len(foreign)} op(s) that are not ops of its geometry "
+                              f"(width {self.geometry['width']}, HR {self.geometry['hr'][0]}x{self.geometry['hr'][1]},"
+                              f" x{self.geometry['scale']}), e.g. '{foreign[0]}': was it edited or merged by hand? "
+                              f"Re-profile: {profile_command(self.device_name, self.geometry, True)}")
+        absent = sorted(want - set(self.ops))
+        if absent:
+            more = f" (and {len(absent) - 1} more)" if len(absent) > 1 else ""
+            raise ConfigError(f"op '{absent[0]}' is missing from LUT {self.path}{more}; fill it with: "
+                              f"{profile_command(self.device_name, self.geometry)}")
 
     def missing(self, ops: List[Op]) -> List[Op]:
         """Ops not yet measured."""
         return [op for op in ops if op.key not in self.ops]
 
-    def op_ms(self, op: Op) -> float:
-        """Median latency of one op; a missing op names itself and the command that fills it."""
-        try:
-            return self.ops[op.key].median_ms
-        except KeyError:
-            raise ConfigError(f"op '{op.key}' is missing from LUT {self.path}; fill it with: "
-                              f"{profile_command(self.device['name'], self.geometry)}") from None
+    @property
+    def fingerprint(self) -> Optional[Dict[str, Any]]:
+        """What decided the measured speed (runtimes.fingerprint), or None for tables that predate it."""
+        return self.provenance.get("fingerprint")
+
+    def host_mismatches(self, current: Dict[str, Any]) -> Optional[List[Mismatch]]:
+        """How `current` (a fingerprint) differs from the measuring host; None when this LUT has no fingerprint."""
+        return None if self.fingerprint is None else compare(self.fingerprint, current)
+
+    def require_host(self, current: Dict[str, Any], what: str) -> List[Mismatch]:
+        """ConfigError naming the differing field(s) and the fixing command unless `current` matches on every
+        hard field; returns the soft differences. `what` says what the table was about to be used for."""
+        mismatches = self.host_mismatches(current)
+        if mismatches is None:
+            raise ConfigError(f"{self.path} has no host fingerprint (profiled by an older dcnas-deploy), so it "
+                              f"cannot be {what} safely; re-profile: {profile_command(self.device_name, self.geometry, True)}")
+        hard = [m for m in mismatches if m.hard]
+        if hard:
+            raise ConfigError(f"{self.path} was measured on a different host or runtime ({explain(hard)}), so it "
+                              f"cannot be {what}; profile this one: "
+                              f"{profile_command(self.device_name, self.geometry, True)} (or give --out for a new file)")
+        return [m for m in mismatches if not m.hard]
 
     # ---- costs -------------------------------------------------------------------------------
+    def op_ms(self, op: Op) -> float:
+        """Latency of one op at the profile's nominal speed; a missing op names itself and the command that fills it."""
+        try:
+            raw = self.ops[op.key].median_ms
+        except KeyError:
+            raise ConfigError(f"op '{op.key}' is missing from LUT {self.path}; fill it with: "
+                              f"{profile_command(self.device_name, self.geometry)}") from None
+        ref = self.op_reference_ms.get(op.key)
+        if ref is None or self.reference is None or not self.reference.measurements:
+            return raw
+        return raw * self.reference.nominal_ms / ref
+
     @property
     def overhead_ms(self) -> float:
         """Per-call overhead of the runtime, measured with a trivial model."""
         return float(self.provenance.get("per_call_overhead_ms", 0.0))
 
     def raw_tables(self, space: SearchSpace) -> CostTables:
-        """Uncorrected Σ op medians as cost tables."""
+        """Uncorrected Σ op latencies (at the nominal speed) as cost tables."""
         self.check_geometry(space, tuple(self.geometry["hr"]))
+        self.check_ops(space)
         return space.cost_tables(self.op_ms, tuple(self.geometry["hr"]))
 
     def cost_tables(self, space: SearchSpace) -> CostTables:
-        """Calibrated latency (ms) as additive tables: scale·(op − overhead) per op, offset on lr_up."""
-        self.check_geometry(space, tuple(self.geometry["hr"]))
+        """Calibrated latency (ms) as additive tables: scale·max(op − overhead, 0) per op, offset on lr_up.
+
+        Never negative: no network is predicted faster than the in-graph LR-up alone (which every
+        network runs), whatever the fitted offset.
+        """
+        raw = self.raw_tables(space)
         if self.calibration is None:
-            return self.raw_tables(space)
+            return raw
         a, o = self.calibration.scale, self.overhead_ms
-        tables = space.cost_tables(lambda op: a * (self.op_ms(op) - o), tuple(self.geometry["hr"]))
+        tables = space.cost_tables(lambda op: a * max(self.op_ms(op) - o, 0.0), tuple(self.geometry["hr"]))
         tables.lr_up += self.calibration.offset_ms
+        tables.floor = raw.lr_up
         return tables
 
     def latency(self, arch: Arch, space: Optional[SearchSpace] = None) -> float:
@@ -167,6 +255,29 @@ class LUT:
         g = self.geometry
         return SearchSpace(width=g["width"], scale=g["scale"], hr_size=tuple(g["hr"]),
                            target_channels=g["target_channels"], guide_channels=g["guide_channels"])
+
+
+def _positive(value: Any, what: str) -> float:
+    """A finite positive float, or ConfigError naming `what`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{what} is {value!r}: expected a positive number of milliseconds (a LUT is only ever "
+                          "written by `dcnas-deploy profile`; re-profile with --force)")
+    return float(value)
+
+
+def _valid_timing(d: Any, what: str) -> Timing:
+    """A Timing from its dict, refusing NaN, infinite, zero or negative times and inverted percentiles."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{what}: expected a mapping with median_ms, p10_ms, p90_ms, count; got {d!r}")
+    for key in ("median_ms", "p10_ms", "p90_ms", "count"):
+        if key not in d:
+            raise ConfigError(f"{what} has no '{key}' (re-profile with --force)")
+    t = Timing(_positive(d["median_ms"], f"{what} median_ms"), _positive(d["p10_ms"], f"{what} p10_ms"),
+               _positive(d["p90_ms"], f"{what} p90_ms"), int(_positive(d["count"], f"{what} count")),
+               None if d.get("ci_pct") is None else float(d["ci_pct"]))
+    if not t.p10_ms <= t.median_ms <= t.p90_ms:
+        raise ConfigError(f"{what}: p10 {t.p10_ms} ≤ median {t.median_ms} ≤ p90 {t.p90_ms} does not hold")
+    return t
 
 
 def find_lut(device_or_path: str, space: SearchSpace, hr_size: Optional[Tuple[int, int]] = None) -> LUT:

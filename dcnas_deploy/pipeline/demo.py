@@ -48,11 +48,13 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> Path:
     base = {"preset": preset.to_dict(), "device": s.device, "quick": s.quick}
 
     lut = stages.run("profile", {**base, "calibrate": s.calibrate},
-                     lambda: _profile(preset, s.device, out, s.calibrate, protocol))
+                     lambda: _profile(preset, s.device, out, s.calibrate, protocol, s.quick))
+    if not lut["reused"]:
+        log(f"[profile] {lut['reuse_note']}")
     os.environ["DCNAS_LUTS"] = str(Path(lut["lut"]).parent)
     sup = stages.run("supernet", base, lambda: _supernet(preset, out))
     found = stages.run("search", {**base, "lut": lut, "budget_percentile": s.budget_percentile},
-                       lambda: _search(out, s.device, lut, s.budget_percentile, protocol))
+                       lambda: _search(out, s.device, lut, s.budget_percentile, protocol, log))
     final = stages.run("retrain", {**base, "arch": found["genome"]}, lambda: _retrain(preset, out))
     exp = stages.run("export", {**base, "model": final["model"]}, lambda: _export(preset, out, final, protocol))
     bench = stages.run("benchmark", {**base, "export": exp["files"]},
@@ -66,26 +68,25 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> Path:
 
 # ---- stages --------------------------------------------------------------------------------------
 
-def _profile(preset, device: str, out: Path, calibrate: int, protocol) -> Dict[str, Any]:
-    """Reuse a matching committed LUT (same device, geometry, host) or measure one into OUT/luts."""
-    from dcnas_deploy.lut.profiler import _runtime_info, host_fingerprint, profile_device
-    from dcnas_deploy.lut.table import LUT, REPO_LUTS, default_lut_path, safe_name
+def _profile(preset, device: str, out: Path, calibrate: int, protocol, quick: bool) -> Dict[str, Any]:
+    """Reuse a committed LUT measured for the same device, geometry and host fingerprint, or measure one into OUT/luts."""
+    from dcnas_deploy.lut.profiler import profile_device, reference_summary, reusable_lut
+    from dcnas_deploy.lut.table import REPO_LUTS, default_lut_path, safe_name
     from dcnas_deploy.runtimes.devices import load_device
 
     profile = load_device(device)
     space = preset.make_space()
     committed = default_lut_path(safe_name(profile.name), space, folder=REPO_LUTS)
-    reused = False
-    if committed.is_file() and protocol.timed_runs >= 50:
-        lut = LUT.load(committed)
-        same_host = host_fingerprint(lut.provenance.get("host", {})) == host_fingerprint(_runtime_info(profile))
-        reused = same_host and lut.calibration is not None and not lut.missing(space.unique_ops())
+    lut, why = (None, "--quick runs measure their own table") if quick else reusable_lut(committed, profile, space)
+    reused = lut is not None
     if not reused:
         lut = profile_device(profile, space, default_lut_path(safe_name(profile.name), space, folder=out / "luts"),
                              calibrate=calibrate, protocol=protocol)
     lat = lut.batch_latency(space.sample_genomes(10000, seed=0), space)
     e = lut.calibration.errors if lut.calibration else {}
     return {"lut": str(lut.path), "reused": reused, "ops": len(lut.ops), "calibration_errors": e,
+            "reuse_note": "" if reused else f"Profiled this host instead of reusing a committed table: {why}",
+            "reference": reference_summary(lut),
             "calibration_networks": len(lut.calibration.records) if lut.calibration else 0,
             "space_latency_ms": {"p25": float(np.percentile(lat, 25)), "median": float(np.median(lat)),
                                  "p75": float(np.percentile(lat, 75))},
@@ -103,7 +104,8 @@ def _supernet(preset, out: Path) -> Dict[str, Any]:
             "seconds": res["elapsed_s"]}
 
 
-def _search(out: Path, device: str, lut: Dict[str, Any], percentile: float, protocol) -> Dict[str, Any]:
+def _search(out: Path, device: str, lut: Dict[str, Any], percentile: float, protocol,
+            log: Callable[[str], None]) -> Dict[str, Any]:
     from dcnas_deploy.search.constraints import build_constraints
     from dcnas_deploy.search.evolution import SearchSettings
     from dcnas_deploy.search.inputs import load_supernet_inputs
@@ -122,11 +124,12 @@ def _search(out: Path, device: str, lut: Dict[str, Any], percentile: float, prot
                            else (pred.tau_hi if pred is not None else 0.0))
     res = search_architecture(inputs.space, cons, inputs.fitness, out / "arch.yaml", settings,
                               "evolution+predictor" if pred is not None else "evolution", scorer, seed=0,
-                              protocol=protocol, provenance={"supernet": str(out / "supernet")})
+                              protocol=protocol, provenance={"supernet": str(out / "supernet")}, on_note=log)
     meta = res.arch.meta["search"]
     closed = [t for t in res.verification.tried if t["accepted"]][0]["devices"]
     return {"arch": str(res.arch_path), "genome": res.arch.to_hex(), "budget_ms": budget, "budget_percentile": percentile,
             "val_rmse": meta["val_rmse"], "evaluated": meta["evaluated"], "closed_loop": res.verification.tried,
+            "notes": res.verification.notes,
             "chosen_on_device": closed, "params": inputs.space.params(res.arch),
             "macs": inputs.space.macs(res.arch), "files": {k: str(v) for k, v in res.files.items()}}
 

@@ -97,10 +97,16 @@ def build_blocks(out: Path, s, r: Dict[str, Dict[str, Any]], seconds: Dict[str, 
                 f"**{found['budget_ms']:.3f} ms** on `{s.device}`. "
                 f"{found['evaluated']} architectures evaluated with inherited weights; the chosen one has validation "
                 f"RMSE {found['val_rmse']:.4g} (normalised), {found['params']:,} params, {found['macs'] / 1e6:.1f} MMACs.")]
+    if prof.get("reuse_note"):
+        b.append(("p", prof["reuse_note"]))
     rows = [[t["genome"][:16] + "…", d, f"{v['lut_ms']:.3f}", f"{v['measured']['median_ms']:.3f}",
+             _f((v.get("host_speed") or {}).get("factor"), "{:.3f}"), f"{v.get('decided_ms', v['measured']['median_ms']):.3f}",
              f"{v['budget_ms']:.3f}", "kept" if t["accepted"] else "dropped (over budget)"]
             for t in found["closed_loop"] for d, v in t["devices"].items()]
-    b.append(("table", (["candidate", "device", "LUT ms", "measured ms", "budget ms", "closed loop"], rows)))
+    b.append(("table", (["candidate", "device", "LUT ms", "raw measured ms", "host speed factor",
+                         "normalised ms (held to the budget)", "budget ms", "closed loop"], rows)))
+    for line in found.get("notes", []):
+        b.append(("p", f"Note: {line}"))
     for key, cap in (("curve_png", "search curve"), ("pareto_png", "latency (LUT) vs validation RMSE")):
         if Path(found["files"][key]).is_file():
             b.append(("img", (rel(found["files"][key]), cap)))

@@ -35,7 +35,8 @@ from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 from dcnas_deploy.errors import ConfigError, DeviceError
 from dcnas_deploy.runtimes.connections import Connection, Progress
 from dcnas_deploy.runtimes.files import FeedsOrShapes
-from dcnas_deploy.runtimes.protocol import Protocol, Timing
+from dcnas_deploy.runtimes.fingerprint import parse_cpuinfo
+from dcnas_deploy.runtimes.protocol import FIXED_LEGACY, Protocol, Timing
 
 # --------------------------------------------------------------------------------------------
 # benchmark_model output
@@ -431,6 +432,12 @@ class AdbConnection(Connection):
             thermal = parse_thermal(self.shell(THERMAL_SCRIPT, timeout=30).stdout) or None
         except DeviceError:
             thermal = None
+        try:
+            cpuinfo = self.shell("cat /proc/cpuinfo", timeout=30).stdout
+            cpu_facts = dict(parse_cpuinfo(cpuinfo), machine=props.get("ro.product.cpu.abi"), caches={},
+                             cores=sum(1 for line in cpuinfo.splitlines() if line.lower().startswith("processor")))
+        except DeviceError:
+            cpu_facts = None
         soc = props.get("ro.soc.model") or props.get("ro.board.platform") or props.get("ro.hardware")
         cpu_zones = {k: v for k, v in (thermal or {}).items() if re.search(r"cpu|soc|tsens", k, re.I)}
         return {
@@ -440,7 +447,7 @@ class AdbConnection(Connection):
             if props else None,
             "machine": props.get("ro.product.cpu.abi"), "serial": self._serial,
             "properties": {k: props[k] for k in GETPROP_KEYS if k in props},
-            "cpu_governor": governors, "temperatures_c": thermal,
+            "cpu_governor": governors, "temperatures_c": thermal, "cpu_facts": cpu_facts,
             "max_cpu_temperature_c": max(cpu_zones.values()) if cpu_zones else None,
             "runtimes": {"litert": "benchmark_model at " + str(self.config["benchmark_binary"])},
             "threads": self.profile.threads, "cpu_affinity": self.config.get("cpu_affinity"),
@@ -464,8 +471,10 @@ class AdbConnection(Connection):
             args.append(f"--gpu_precision_loss_allowed={precision_loss}")
         if device == "nnapi":
             args.append(f"--nnapi_allow_fp16={precision_loss}")
-        args += [f"--warmup_runs={protocol.warmup_runs}", f"--warmup_min_secs={protocol.warmup_s:g}",
-                 f"--num_runs={protocol.timed_runs}", f"--min_secs={protocol.timed_s:g}",
+        # benchmark_model cannot stop on a confidence interval: an adaptive protocol gets the fixed floors
+        fixed = FIXED_LEGACY if protocol.target_ci_pct > 0 else protocol
+        args += [f"--warmup_runs={fixed.warmup_runs}", f"--warmup_min_secs={fixed.warmup_s:g}",
+                 f"--num_runs={fixed.timed_runs}", f"--min_secs={fixed.timed_s:g}",
                  f"--max_secs={float(self.config['max_secs']):g}"]
         if shapes:
             args += ["--input_layer=" + ",".join(shapes),

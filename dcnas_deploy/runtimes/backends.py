@@ -20,7 +20,7 @@ import torch
 
 from dcnas_deploy.errors import ConfigError, DcnasError, require
 from dcnas_deploy.runtimes.files import TORCH_META_NAME, InputSpec, set_torch_threads
-from dcnas_deploy.runtimes.protocol import Protocol, Timing, measure
+from dcnas_deploy.runtimes.protocol import PairedTiming, Protocol, Timing, measure, measure_paired
 
 ExampleInputs = Tuple[torch.Tensor, ...]
 
@@ -242,9 +242,9 @@ def get_backend(name: str) -> Backend:
 _TORCH_TIME_OPTIONS = {"threads": 2, "device": "cpu", "precision": "fp32"}
 
 
-def time_module(module: torch.nn.Module, example_inputs: ExampleInputs,
-                options: Optional[Mapping[str, Any]] = None, protocol: Protocol = Protocol()) -> Timing:
-    """Time an eager module under inference_mode with fixed threads (cuda: synchronized), no file."""
+def _eager_runner(module: torch.nn.Module, example_inputs: ExampleInputs, options: Optional[Mapping[str, Any]]
+                  ) -> Tuple[Callable[[], object], Optional[Callable[[], None]]]:
+    """(run once under inference_mode, sync) for an eager module with fixed threads, dtype and device."""
     opts = dict(_TORCH_TIME_OPTIONS)
     unknown = sorted(set(options or {}) - set(opts))
     if unknown:
@@ -266,5 +266,20 @@ def time_module(module: torch.nn.Module, example_inputs: ExampleInputs,
         with torch.inference_mode():
             return model(*args)
 
-    sync = torch.cuda.synchronize if device.type == "cuda" else None
+    return run_once, (torch.cuda.synchronize if device.type == "cuda" else None)
+
+
+def time_module(module: torch.nn.Module, example_inputs: ExampleInputs,
+                options: Optional[Mapping[str, Any]] = None, protocol: Protocol = Protocol()) -> Timing:
+    """Time an eager module under inference_mode with fixed threads (cuda: synchronized), no file."""
+    run_once, sync = _eager_runner(module, example_inputs, options)
     return measure(run_once, protocol, sync=sync)
+
+
+def time_modules_paired(module: torch.nn.Module, example_inputs: ExampleInputs, reference: torch.nn.Module,
+                        reference_inputs: ExampleInputs, options: Optional[Mapping[str, Any]] = None,
+                        protocol: Protocol = Protocol()) -> PairedTiming:
+    """Time an eager module in alternating turns with an eager reference module (same options)."""
+    run_once, sync = _eager_runner(module, example_inputs, options)
+    run_ref, _ = _eager_runner(reference, reference_inputs, options)
+    return measure_paired(run_once, run_ref, protocol, sync=sync)

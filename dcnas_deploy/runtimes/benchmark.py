@@ -87,12 +87,15 @@ class BenchmarkResult:
     protocol: Protocol
     host: Dict[str, Any]
     date: str
+    host_speed: Optional[Dict[str, Any]] = None
+    """With a reference LUT: raw, host speed factor and latency at the LUT's nominal speed (lut.reference)."""
+    reference_lut: Optional[str] = None
 
     def to_dict(self) -> Dict[str, Any]:
         """Plain dict for JSON."""
         return {"input": self.input, "input_kind": self.input_kind, "device": self.device.to_dict(),
                 "timing": self.timing.to_dict(), "protocol": self.protocol.to_dict(), "host": self.host,
-                "date": self.date}
+                "date": self.date, "host_speed": self.host_speed, "reference_lut": self.reference_lut}
 
 
 def _build_arch(path: Path, options: Dict[str, Any]):
@@ -112,10 +115,12 @@ INPUT_KINDS["arch"] = InputKind("arch", lambda p: p.suffix in (".yaml", ".yml"),
 
 
 def benchmark(path, profile: DeviceProfile, protocol: Protocol = Protocol(),
-              options: Optional[Dict[str, Any]] = None) -> BenchmarkResult:
+              options: Optional[Dict[str, Any]] = None, reference_lut: Optional[Path] = None) -> BenchmarkResult:
     """Time `path` end to end on `profile` (through its connection) under `protocol`.
 
     `options` are geometry settings for inputs that are built (ARCH.yaml): width, scale, hr_size.
+    `reference_lut`: time the input in alternating turns with that LUT's reference network (the LUT must be
+    this device's, measured on a host with the same fingerprint) and report the host speed too.
     """
     from dcnas_deploy.runtimes.connections import connect
 
@@ -127,7 +132,20 @@ def benchmark(path, profile: DeviceProfile, protocol: Protocol = Protocol(),
     ok, why = conn.reachable()
     if not ok:
         raise DeviceError(f"device {profile.name} is not reachable: {why}")
-    if kind.build is not None:
+    lut = _reference_lut(reference_lut, profile) if reference_lut is not None else None
+    host_speed = None
+    if lut is not None:
+        from dcnas_deploy.model.subnet import timing_model
+        from dcnas_deploy.runtimes.modules import Measurer
+
+        with Measurer(profile, protocol, timing_model(lut.space(), lut.reference.arch())) as m:
+            if kind.build is not None:
+                paired = m.paired([kind.build(path, dict(options or {}))])[0]
+            else:
+                with tempfile.TemporaryDirectory(prefix="dcnas-bench-") as tmp:
+                    paired = m.paired_files([kind.prepare(path, profile, Path(tmp))])[0]
+        timing, host_speed = paired.candidate, lut.reference.speed(paired).to_dict()
+    elif kind.build is not None:
         from dcnas_deploy.runtimes.modules import measure_modules
 
         timing = measure_modules(profile, [kind.build(path, dict(options or {}))], protocol)[0]
@@ -137,4 +155,20 @@ def benchmark(path, profile: DeviceProfile, protocol: Protocol = Protocol(),
             timing = conn.measure([model_file], protocol)[0]
     return BenchmarkResult(input=str(path), input_kind=kind.name, device=profile, timing=timing,
                            protocol=protocol, host=conn.info(),
-                           date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+                           date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                           host_speed=host_speed, reference_lut=str(reference_lut) if reference_lut else None)
+
+
+def _reference_lut(path: Path, profile: DeviceProfile):
+    """The LUT whose reference network a benchmark is paired with: this device's, from this host."""
+    from dcnas_deploy.lut.profiler import current_fingerprint
+    from dcnas_deploy.lut.table import LUT
+
+    lut = LUT.load(path)
+    if lut.device_name != profile.name:
+        raise ConfigError(f"{path} is a LUT of device {lut.device_name!r}, not {profile.name!r}: its reference "
+                          "network's speed says nothing about this device")
+    if lut.reference is None:
+        raise ConfigError(f"{path} has no reference network (an older table): re-profile it with --force")
+    lut.require_host(current_fingerprint(profile), "used as this benchmark's reference")
+    return lut

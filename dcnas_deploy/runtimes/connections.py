@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, List, Mapping, 
 
 from dcnas_deploy.errors import ConfigError, DcnasError, DeviceError
 from dcnas_deploy.runtimes.files import RUNTIME_EXTRAS, RUNTIME_MODULES, FeedsOrShapes, time_file
-from dcnas_deploy.runtimes.protocol import Protocol, Timing
+from dcnas_deploy.runtimes.protocol import PairedTiming, Protocol, Timing, median_ci_pct
 
 if TYPE_CHECKING:
     from dcnas_deploy.runtimes.devices import DeviceProfile
@@ -66,6 +66,41 @@ class Connection:
                 progress: Optional[Progress] = None) -> List[Timing]:
         """Time each model file (one Timing per file, same order); feeds_or_shapes: one entry per file."""
         raise NotImplementedError
+
+    def measure_paired(self, files: Sequence[Path], reference: Path, protocol: Protocol = Protocol(),
+                       progress: Optional[Progress] = None) -> List[PairedTiming]:
+        """Time each file in alternating turns with `reference` (one PairedTiming per file, same order).
+
+        This default works over any connection: each turn is its own measurement of one file (loaded
+        anew), `protocol.rounds` rounds of (reference, file) sent as one batch. Connections that can keep
+        both models loaded (local) override it.
+        """
+        turn = Protocol(warmup_runs=1, warmup_s=0.0, timed_runs=1, timed_s=protocol.turn_s, max_runs=protocol.max_runs,
+                        max_s=protocol.max_s, target_ci_pct=0.0, keep_freed_memory=protocol.keep_freed_memory)
+        rounds = max(1, protocol.rounds)
+        out: List[PairedTiming] = []
+        for i, path in enumerate(files):
+            timings = self.measure([reference, path] * rounds, turn)
+            ref_turns, cand_turns = timings[0::2], timings[1::2]
+            out.append(paired_from_turns(cand_turns, ref_turns))
+            if progress is not None:
+                progress(i + 1, len(files), Path(path))
+        return out
+
+
+def paired_from_turns(candidate: Sequence[Timing], reference: Sequence[Timing]) -> PairedTiming:
+    """A PairedTiming from per-turn Timings of alternating separate measurements."""
+    import statistics
+
+    ratios = sorted(c.median_ms / max(r.median_ms, 1e-12) for c, r in zip(candidate, reference))
+
+    def pooled(turns: Sequence[Timing]) -> Timing:
+        return Timing(statistics.median(t.median_ms for t in turns), min(t.p10_ms for t in turns),
+                      max(t.p90_ms for t in turns), sum(t.count for t in turns))
+
+    ci = median_ci_pct(ratios)
+    return PairedTiming(pooled(candidate), pooled(reference), statistics.median(ratios),
+                        ci if ci != float("inf") else None, len(ratios))
 
 
 def connection_class(kind: str) -> type:
@@ -196,14 +231,40 @@ class LocalConnection(Connection):
         feeds = list(feeds_or_shapes) if feeds_or_shapes is not None else [None] * len(files)
         if len(feeds) != len(files):
             raise ConfigError(f"{len(feeds)} feeds/shapes entries for {len(files)} files")
+        options = self.profile.session_options()
+        return self._each(files, lambda i, path: time_file(path, self.profile.runtime, options, protocol, feeds[i]),
+                          progress)
+
+    def measure_paired(self, files: Sequence[Path], reference: Path, protocol: Protocol = Protocol(),
+                       progress: Optional[Progress] = None) -> List[PairedTiming]:
+        """Both models loaded in this process; turns alternate without reloading (see protocol.measure_paired)."""
+        from dcnas_deploy.runtimes.files import load_session, time_sessions_paired
+
+        options = self.profile.session_options()
+        ref = self._each([Path(reference)], lambda i, path: load_session(path, self.profile.runtime, options))[0]
+
+        def paired(i: int, path: Path) -> PairedTiming:
+            session = load_session(path, self.profile.runtime, options)
+            try:
+                return time_sessions_paired(session, ref, protocol)
+            finally:
+                session.close()
+
+        try:
+            return self._each(files, paired, progress)
+        finally:
+            ref.close()
+
+    def _each(self, files: Sequence[Path], work: Callable[[int, Path], Any], progress: Optional[Progress] = None
+              ) -> List[Any]:
+        """work(i, file) for each file in turn on this reachable device; runtime failures name the file."""
         ok, why = self.reachable()
         if not ok:
             raise DeviceError(f"device {self.profile.name} is not reachable: {why}")
-        options = self.profile.session_options()
-        timings = []
-        for i, (path, fs) in enumerate(zip(files, feeds)):
+        out = []
+        for i, path in enumerate(Path(f) for f in files):
             try:
-                timings.append(time_file(path, self.profile.runtime, options, protocol, fs))
+                out.append(work(i, path))
             except DcnasError:
                 raise
             except Exception as exc:
@@ -211,4 +272,4 @@ class LocalConnection(Connection):
                                   f"{type(exc).__name__}: {exc}") from exc
             if progress is not None:
                 progress(i + 1, len(files), path)
-        return timings
+        return out

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from dcnas_deploy.errors import ConfigError, DcnasError, DeviceError, require
-from dcnas_deploy.runtimes.protocol import Protocol, Timing, measure
+from dcnas_deploy.runtimes.protocol import PairedTiming, Protocol, Timing, measure, measure_paired
 
 DEFAULT_THREADS = 2
 """Thread count used when a caller gives none (device profiles always give one)."""
@@ -497,6 +497,15 @@ def time_file(path: Union[str, Path], runtime: str, options: Optional[Mapping[st
         return time_session(session, protocol, feeds)
     finally:
         session.close()
+
+
+def time_sessions_paired(session: Session, reference: Session, protocol: Protocol = Protocol(),
+                         feeds: Optional[FeedsOrShapes] = None,
+                         reference_feeds: Optional[FeedsOrShapes] = None) -> PairedTiming:
+    """Time `session` in alternating turns with `reference` (both loaded, inputs bound once)."""
+    run_once = session.prepare(make_feeds(session.inputs, feeds))
+    run_ref = reference.prepare(make_feeds(reference.inputs, reference_feeds))
+    return measure_paired(run_once, run_ref, protocol, sync=session.sync())
 
 
 def _version(module: str) -> str:

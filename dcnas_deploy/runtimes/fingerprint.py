@@ -205,3 +205,13 @@ def short_key(fp: Mapping[str, Any]) -> str:
         tags.remove("avx2")
     parts = [vendor, str(fp.get("cpu_family") or ""), str(fp.get("cpu_model") or fp.get("cpu_part") or "")] + tags
     return _SAFE.sub("-", "-".join(p for p in parts if p).lower()).strip("-")
+
+
+def device_fingerprint(profile: Any, info: Mapping[str, Any]) -> Dict[str, Any]:
+    """The fingerprint of a device profile's measuring host, from its connection's `info()`."""
+    runtime_device = str(getattr(profile, "runtime_device", "cpu"))
+    accelerator = None
+    if runtime_device.lower() != "cpu":
+        accelerator = info.get("gpu") if runtime_device.lower().startswith("cuda") else runtime_device
+    version = info.get("runtime_version") or (info.get("runtimes") or {}).get(profile.runtime)
+    return fingerprint(info, profile.runtime, version, getattr(profile, "threads", None), accelerator)

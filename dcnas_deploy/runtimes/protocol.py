@@ -1,5 +1,12 @@
 """The one latency measurement protocol every backend and the device agent share.
 
+Two ways to measure, one set of rules:
+- `measure(run)`: warm-up, then timed runs until the 95 % confidence interval of the median is
+  within ±`target_ci_pct` (order statistics), between a floor and a ceiling of runs and seconds.
+- `measure_paired(run, run_reference)`: the same, in alternating turns with a fixed reference model,
+  so a host that runs slower or faster for a while (other processes, a VM changing speed, a phone
+  throttling) changes both alike; the paired ratio carries the candidate's cost.
+
 Torch-free and Python 3.8 compatible: the device agent imports it on hosts that have
 only numpy and one runtime.
 """
@@ -7,21 +14,32 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import math
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 
 @dataclass(frozen=True)
 class Protocol:
-    """How one latency is measured: warm-up and timed-run floors (counts and seconds)."""
+    """How one latency is measured: warm-up floors, run floors/ceilings and the precision to stop at."""
 
-    warmup_runs: int = 10
-    warmup_s: float = 0.5
-    timed_runs: int = 50
-    timed_s: float = 1.0
-    max_runs: int = 100_000
+    warmup_runs: int = 3
+    warmup_s: float = 0.2
+    timed_runs: int = 10
+    """At least this many timed runs (per model, over all turns when paired) ..."""
+    timed_s: float = 0.3
+    """... and at least this many seconds of them."""
+    max_runs: int = 2000
+    max_s: float = 4.0
+    """Stop at this many runs / seconds of timed runs even if the interval is wider than the target."""
+    target_ci_pct: float = 1.0
+    """Stop once the 95 % CI of the median (paired: of the per-round ratio) is within ±this %; 0: floors only."""
+    rounds: int = 6
+    """Paired measurement: at least this many rounds (reference turn + candidate turn)."""
+    turn_s: float = 0.05
+    """Paired measurement: each turn runs at least this long (and at least one run)."""
     keep_freed_memory: bool = True
     """Keep freed heap memory in this process while timing (see `keep_freed_memory`)."""
 
@@ -31,7 +49,7 @@ class Protocol:
 
     @classmethod
     def from_dict(cls, d: Optional[Dict]) -> "Protocol":
-        """Build from a dict, rejecting unknown keys."""
+        """Build from a dict, rejecting unknown keys (missing keys take today's defaults)."""
         d = dict(d or {})
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
@@ -39,36 +57,77 @@ class Protocol:
         return cls(**d)
 
 
-QUICK = Protocol(warmup_runs=2, warmup_s=0.0, timed_runs=5, timed_s=0.0)
+FIXED_LEGACY = Protocol(warmup_runs=10, warmup_s=0.5, timed_runs=50, timed_s=1.0, max_runs=100_000, max_s=1e9,
+                        target_ci_pct=0.0)
+"""The fixed protocol of LUTs measured before adaptive stopping (≥ 10 warm-up runs/0.5 s, ≥ 50 runs/1 s)."""
+
+QUICK = Protocol(warmup_runs=2, warmup_s=0.0, timed_runs=5, timed_s=0.0, max_s=0.5, target_ci_pct=0.0,
+                 rounds=3, turn_s=0.005)
 """For tests only: too few repeats for real numbers."""
 
 
 @dataclass(frozen=True)
 class Timing:
-    """Summary of one measurement, in milliseconds."""
+    """Summary of one measurement, in milliseconds (ci_pct: achieved 95 % CI half-width of the median)."""
 
     median_ms: float
     p10_ms: float
     p90_ms: float
     count: int
+    ci_pct: Optional[float] = None
 
     def to_dict(self) -> Dict[str, float]:
         """Plain dict with rounded values for files."""
-        return {"median_ms": round(self.median_ms, 6), "p10_ms": round(self.p10_ms, 6),
-                "p90_ms": round(self.p90_ms, 6), "count": int(self.count)}
+        d = {"median_ms": round(self.median_ms, 6), "p10_ms": round(self.p10_ms, 6),
+             "p90_ms": round(self.p90_ms, 6), "count": int(self.count)}
+        if self.ci_pct is not None and math.isfinite(self.ci_pct):
+            d["ci_pct"] = round(self.ci_pct, 3)
+        return d
 
     @classmethod
     def from_dict(cls, d: Dict) -> "Timing":
         """Inverse of to_dict."""
-        return cls(float(d["median_ms"]), float(d["p10_ms"]), float(d["p90_ms"]), int(d["count"]))
+        ci = d.get("ci_pct")
+        return cls(float(d["median_ms"]), float(d["p10_ms"]), float(d["p90_ms"]), int(d["count"]),
+                   None if ci is None else float(ci))
 
     @classmethod
     def from_samples(cls, samples_ms: List[float]) -> "Timing":
-        """Median, 10th and 90th percentile of raw samples."""
+        """Median, 10th and 90th percentile and the median's 95 % CI half-width of raw samples."""
         if not samples_ms:
             raise ValueError("no timing samples")
         s = sorted(samples_ms)
-        return cls(statistics.median(s), _percentile(s, 10), _percentile(s, 90), len(s))
+        return cls(statistics.median(s), _percentile(s, 10), _percentile(s, 90), len(s), median_ci_pct(s))
+
+
+@dataclass(frozen=True)
+class PairedTiming:
+    """A candidate timed in alternating turns with a reference model.
+
+    `ratio` is the median over rounds of (candidate turn median ÷ reference turn median); its 95 % CI
+    half-width is `ratio_ci_pct`. `candidate`/`reference` summarise all their runs (raw).
+    """
+
+    candidate: Timing
+    reference: Timing
+    ratio: float
+    ratio_ci_pct: Optional[float]
+    rounds: int
+
+    def to_dict(self) -> Dict:
+        """Plain dict for files."""
+        d = {"candidate": self.candidate.to_dict(), "reference": self.reference.to_dict(),
+             "ratio": round(self.ratio, 6), "rounds": int(self.rounds)}
+        if self.ratio_ci_pct is not None and math.isfinite(self.ratio_ci_pct):
+            d["ratio_ci_pct"] = round(self.ratio_ci_pct, 3)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Dict) -> "PairedTiming":
+        """Inverse of to_dict."""
+        ci = d.get("ratio_ci_pct")
+        return cls(Timing.from_dict(d["candidate"]), Timing.from_dict(d["reference"]), float(d["ratio"]),
+                   None if ci is None else float(ci), int(d["rounds"]))
 
 
 def _percentile(sorted_values: List[float], q: float) -> float:
@@ -79,6 +138,30 @@ def _percentile(sorted_values: List[float], q: float) -> float:
     lo = int(pos)
     hi = min(lo + 1, len(sorted_values) - 1)
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def median_ci(sorted_values: List[float]) -> Optional[Tuple[float, float]]:
+    """Distribution-free 95 % confidence interval of the median (order statistics); None below 6 values.
+
+    The ranks are n/2 ∓ 1.96·√n/2 (normal approximation of the binomial(n, ½) count below the median),
+    widened to whole ranks; for n = 6..8 that is the minimum and maximum (coverage ≥ 96.9 %).
+    """
+    n = len(sorted_values)
+    if n < 6:
+        return None
+    half = 1.96 * math.sqrt(n) / 2.0
+    lo = max(0, int(math.floor(n / 2.0 - half)) - 1)
+    hi = min(n - 1, int(math.ceil(n / 2.0 + half)))
+    return sorted_values[lo], sorted_values[hi]
+
+
+def median_ci_pct(sorted_values: List[float]) -> float:
+    """Half-width of `median_ci` in % of the median (inf when it cannot be computed)."""
+    ci = median_ci(sorted_values)
+    med = statistics.median(sorted_values) if sorted_values else 0.0
+    if ci is None or med <= 0:
+        return math.inf
+    return 100.0 * (ci[1] - ci[0]) / 2.0 / med
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
@@ -104,36 +187,121 @@ def keep_freed_memory() -> bool:
     return _heap_kept
 
 
+class _GcOff:
+    """Collect once, then keep the garbage collector off inside the block."""
+
+    def __enter__(self):
+        self.was = gc.isenabled()
+        gc.collect()
+        gc.disable()
+
+    def __exit__(self, *exc):
+        if self.was:
+            gc.enable()
+
+
+def _runner(run_once: Callable[[], object], sync: Optional[Callable[[], None]]) -> Callable[[], float]:
+    """A function that runs once and returns the run's wall time in ms (sync inside the timed span)."""
+    clock = time.perf_counter
+
+    def timed() -> float:
+        t0 = clock()
+        run_once()
+        if sync is not None:
+            sync()
+        return (clock() - t0) * 1e3
+
+    return timed
+
+
+def _warm_up(timed: Callable[[], float], protocol: Protocol) -> List[float]:
+    """Warm-up runs (floors: count and seconds); returns their times."""
+    out: List[float] = []
+    start = time.perf_counter()
+    while len(out) < protocol.warmup_runs or time.perf_counter() - start < protocol.warmup_s:
+        out.append(timed())
+        if len(out) >= protocol.max_runs:
+            break
+    return out
+
+
+def _check_every(n: int) -> int:
+    """How many more runs before the interval is recomputed (sorting is cheap, but not free)."""
+    return max(5, n // 8)
+
+
 def measure(run_once: Callable[[], object], protocol: Protocol = Protocol(),
             sync: Optional[Callable[[], None]] = None) -> Timing:
-    """Time `run_once` under `protocol`: warm-up, then timed runs with the GC off.
+    """Time `run_once` under `protocol`: warm-up, then timed runs with the GC off until precise enough.
 
     `sync` (e.g. torch.cuda.synchronize) is called after every run, inside the timed span.
     """
     if protocol.keep_freed_memory:
         keep_freed_memory()
-    clock = time.perf_counter
-    start = clock()
-    n = 0
-    while n < protocol.warmup_runs or clock() - start < protocol.warmup_s:
-        run_once()
-        if sync is not None:
-            sync()
-        n += 1
+    timed = _runner(run_once, sync)
+    _warm_up(timed, protocol)
     samples: List[float] = []
-    gc_was_enabled = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    try:
-        start = clock()
-        while (len(samples) < protocol.timed_runs or clock() - start < protocol.timed_s) \
-                and len(samples) < protocol.max_runs:
-            t0 = clock()
-            run_once()
-            if sync is not None:
-                sync()
-            samples.append((clock() - t0) * 1e3)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    with _GcOff():
+        start = time.perf_counter()
+        next_check = protocol.timed_runs
+        while len(samples) < protocol.max_runs:
+            samples.append(timed())
+            n, elapsed = len(samples), time.perf_counter() - start
+            if n < protocol.timed_runs or elapsed < protocol.timed_s:
+                continue
+            if elapsed >= protocol.max_s or protocol.target_ci_pct <= 0:
+                break
+            if n >= next_check:
+                if median_ci_pct(sorted(samples)) <= protocol.target_ci_pct:
+                    break
+                next_check = n + _check_every(n)
     return Timing.from_samples(samples)
+
+
+def _turn(timed: Callable[[], float], k: int) -> List[float]:
+    """k timed runs; when a turn holds several, one untimed run first refills the caches the other model used
+    (so the turn matches a model timed alone; a run long enough to fill a turn by itself needs no such run)."""
+    if k > 1:
+        timed()
+    return [timed() for _ in range(k)]
+
+
+def measure_paired(run_once: Callable[[], object], run_reference: Callable[[], object],
+                   protocol: Protocol = Protocol(), sync: Optional[Callable[[], None]] = None) -> PairedTiming:
+    """Time `run_once` and `run_reference` in alternating turns (reference first in each round).
+
+    Each turn lasts ≥ `turn_s` (the run count per turn is set from the warm-up and kept fixed, so both
+    models see the same kind of interval; see `_turn` for its first run). Stops after ≥ `rounds` rounds once both models have their
+    floors and the per-round ratio's 95 % CI is within ±`target_ci_pct`, or at the ceilings.
+    """
+    if protocol.keep_freed_memory:
+        keep_freed_memory()
+    cand, ref = _runner(run_once, sync), _runner(run_reference, sync)
+    warm_ref, warm_cand = _warm_up(ref, protocol), _warm_up(cand, protocol)
+
+    def per_turn(warm: List[float]) -> int:
+        typical = statistics.median(warm[len(warm) // 2:]) if warm else 0.0
+        return max(1, int(math.ceil(protocol.turn_s * 1e3 / typical))) if typical > 0 else 1
+
+    k_ref, k_cand = per_turn(warm_ref), per_turn(warm_cand)
+    c_all: List[float] = []
+    r_all: List[float] = []
+    ratios: List[float] = []
+    with _GcOff():
+        start = time.perf_counter()
+        while True:
+            r_turn = _turn(ref, k_ref)
+            c_turn = _turn(cand, k_cand)
+            r_all.extend(r_turn)
+            c_all.extend(c_turn)
+            ratios.append(statistics.median(c_turn) / max(statistics.median(r_turn), 1e-12))
+            elapsed = time.perf_counter() - start
+            if len(c_all) >= protocol.max_runs or elapsed >= 2 * protocol.max_s:
+                break
+            if len(ratios) < protocol.rounds or len(c_all) < protocol.timed_runs or elapsed < 2 * protocol.timed_s:
+                continue
+            if protocol.target_ci_pct <= 0 or median_ci_pct(sorted(ratios)) <= protocol.target_ci_pct:
+                break
+    ci = median_ci_pct(sorted(ratios))
+    return PairedTiming(Timing.from_samples(c_all), Timing.from_samples(r_all), statistics.median(ratios),
+                        ci if math.isfinite(ci) else None, len(ratios))

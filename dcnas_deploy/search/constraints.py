@@ -24,6 +24,8 @@ class Constraint:
     unit: str
     device: Optional[object] = None
     """DeviceProfile of a latency constraint (with the LUT's thread count): where the closed loop measures."""
+    lut: Optional[object] = None
+    """The LUT behind a latency constraint (its reference network and host fingerprint)."""
 
     def format(self, value: float) -> str:
         """Human form of a cost in this constraint's unit."""
@@ -59,7 +61,7 @@ def latency_constraint(device: str, budget_ms: float, space: SearchSpace) -> Con
     lut = find_lut(safe_name(profile.name), space)
     # measure the way the LUT was measured: the same fixed thread count
     profile = profile.with_threads(int(lut.device.get("threads", profile.threads)))
-    return Constraint(f"latency:{profile.name}", budget_ms, lut.cost_tables(space), "ms", profile)
+    return Constraint(f"latency:{profile.name}", budget_ms, lut.cost_tables(space), "ms", profile, lut)
 
 
 def diverse_genomes(space: SearchSpace, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -74,11 +76,37 @@ def diverse_genomes(space: SearchSpace, n: int, rng: np.random.Generator) -> np.
     return g
 
 
-class Feasibility:
-    """All constraints together: costs, feasibility masks and bounded feasible sampling."""
+def bicubic_only(genomes: np.ndarray) -> np.ndarray:
+    """Bool (N,): genomes whose fusions are all `none` — no decoder, the network is the bicubic LR-up alone."""
+    g = np.atleast_2d(genomes)
+    return (g[:, N_BLOCK_GENES:] == FUSIONS.index("none")).all(axis=1)
 
-    def __init__(self, space: SearchSpace, constraints: List[Constraint]):
-        self.space, self.constraints = space, constraints
+
+def smallest_networks(include_bicubic: bool = False) -> np.ndarray:
+    """The cheapest real networks: every block skipped, one fusion op at one level (20 genomes), and
+    with `include_bicubic` the bicubic-only genome (all fusions `none`) first."""
+    none = FUSIONS.index("none")
+    out = [np.array([0] * N_BLOCK_GENES + [none] * LEVELS, dtype=np.int64)] if include_bicubic else []
+    for level in range(LEVELS):
+        for f, name in enumerate(FUSIONS):
+            if name == "none":
+                continue
+            g = np.zeros(N_BLOCK_GENES + LEVELS, dtype=np.int64)
+            g[N_BLOCK_GENES:] = none
+            g[N_BLOCK_GENES + level] = f
+            out.append(g)
+    return np.stack(out)
+
+
+class Feasibility:
+    """All constraints together: costs, feasibility masks and bounded feasible sampling.
+
+    The bicubic-only genome (all fusions `none`: no network, 0 parameters) is not a candidate unless
+    `allow_bicubic` — a search that returns it has found no network that fits.
+    """
+
+    def __init__(self, space: SearchSpace, constraints: List[Constraint], allow_bicubic: bool = False):
+        self.space, self.constraints, self.allow_bicubic = space, constraints, allow_bicubic
 
     def costs(self, genomes: np.ndarray) -> np.ndarray:
         """(N, K) cost of each genome under each constraint."""
@@ -87,12 +115,16 @@ class Feasibility:
             else np.zeros((len(g), 0))
 
     def feasible(self, genomes: np.ndarray) -> np.ndarray:
-        """Bool (N,) — every budget met."""
+        """Bool (N,) — every budget met (and a real network, unless bicubic-only is allowed)."""
         budgets = np.array([c.budget for c in self.constraints])
-        return (self.costs(genomes) <= budgets).all(axis=1)
+        ok = (self.costs(genomes) <= budgets).all(axis=1)
+        return ok if self.allow_bicubic else ok & ~bicubic_only(genomes)
 
     def sample(self, n: int, rng: np.random.Generator, batch: int = 4096, max_batches: int = 50) -> np.ndarray:
-        """Up to n distinct feasible genomes (half uniform, half size-diverse), bounded; raises if none exist."""
+        """Up to n distinct feasible genomes (half uniform, half size-diverse), bounded; raises if none exist.
+
+        Budgets that only the very smallest networks meet (which random sampling misses) still get those.
+        """
         found: Dict[bytes, np.ndarray] = {}
         for _ in range(max_batches):
             g = np.concatenate([self.space.sample_genomes(batch // 2, rng), diverse_genomes(self.space, batch // 2, rng)])
@@ -100,14 +132,19 @@ class Feasibility:
                 found.setdefault(row.tobytes(), row)
             if len(found) >= n:
                 break
+        if len(found) < n:
+            extremes = smallest_networks(self.allow_bicubic)
+            for row in extremes[self.feasible(extremes)]:
+                found.setdefault(row.tobytes(), row)
         if not found:
             raise ConfigError(self.unreachable_message(rng))
         return np.stack(list(found.values())[:n])
 
     def cheapest(self, rng: np.random.Generator, n: int = 100_000) -> Dict[str, float]:
-        """The cheapest cost found per constraint (the all-'none' bicubic-only network plus a large sample)."""
-        g = np.concatenate([diverse_genomes(self.space, n, rng), np.full((1, 52), 0)])
-        g[-1, N_BLOCK_GENES:] = FUSIONS.index("none")
+        """The cheapest cost found per constraint over real networks (the smallest ones plus a large sample)."""
+        g = np.concatenate([diverse_genomes(self.space, n, rng), smallest_networks(self.allow_bicubic)])
+        if not self.allow_bicubic:
+            g = g[~bicubic_only(g)]
         costs = self.costs(g)
         return {c.name: float(costs[:, i].min()) for i, c in enumerate(self.constraints)}
 
@@ -116,4 +153,6 @@ class Feasibility:
         low = self.cheapest(rng)
         parts = [f"{c.name} ≤ {c.format(c.budget)} (cheapest reachable {c.format(low[c.name])})"
                  for c in self.constraints]
-        return "no architecture meets all budgets: " + "; ".join(parts)
+        return ("no architecture meets all budgets: " + "; ".join(parts)
+                + ". Raise the budget(s); the bicubic-only output (no network) is not a candidate"
+                + ("" if self.allow_bicubic else " unless --allow-bicubic"))

@@ -14,7 +14,7 @@ from dcnas_deploy.runtimes.protocol import Protocol
 from dcnas_deploy.search.constraints import Constraint, Feasibility
 from dcnas_deploy.search.evolution import SearchLog, SearchSettings, run_search
 from dcnas_deploy.search.outputs import read_evaluated, write_curve, write_evaluated, write_pareto
-from dcnas_deploy.search.verify import Verification, verify_candidates
+from dcnas_deploy.search.verify import Verification, check_devices, verify_candidates
 from dcnas_deploy.space import Arch, SearchSpace
 
 
@@ -42,13 +42,27 @@ def search_architecture(space: SearchSpace, constraints: List[Constraint], fitne
                         verify: bool = True, verify_max: int = 10, protocol: Protocol = Protocol(),
                         provenance: Optional[Dict] = None,
                         on_iteration: Optional[Callable[[int, SearchLog], None]] = None,
-                        on_verify: Optional[Callable[[Dict], None]] = None) -> SearchOutcome:
-    """Run the search and the closed loop, then write arch.yaml (with per-device LUT vs measured) and plots."""
+                        on_verify: Optional[Callable[[Dict], None]] = None, strict_raw: bool = False,
+                        on_note: Optional[Callable[[str], None]] = None, allow_bicubic: bool = False) -> SearchOutcome:
+    """Run the search and the closed loop, then write arch.yaml (with per-device LUT vs measured) and plots.
+
+    The closed loop holds each device's budget against the latency at its LUT's nominal speed
+    (`strict_raw`: against the raw time); notes (host speed, unverifiable LUTs) go to `on_note`.
+    `allow_bicubic` lets the bicubic-only output (no network) be a candidate.
+    """
     arch_path = Path(arch_path)
     files = output_paths(arch_path)
-    feas = Feasibility(space, constraints)
+    feas = Feasibility(space, constraints, allow_bicubic)
     if constraints:
         feas.sample(1, np.random.default_rng([seed, 1]))  # raises early, naming the cheapest costs
+    notes: List[str] = []
+
+    def note(line: str) -> None:
+        notes.append(line)
+        if on_note:
+            on_note(line)
+
+    checks = check_devices(constraints, note) if verify else None  # a wrong table fails before the search
     known = read_evaluated(files["evaluated"])
 
     def checkpoint(it: int, log: SearchLog) -> None:
@@ -58,15 +72,10 @@ def search_architecture(space: SearchSpace, constraints: List[Constraint], fitne
 
     log = run_search(space, feas, fitness, settings, strategy, scorer, seed, known, checkpoint)
     ranked = [Arch(log.genomes[h]) for h in log.ranked()]
-    verification = verify_candidates(space, ranked, constraints, verify_max, protocol, on_verify) if verify \
-        else Verification(ranked[0])
+    verification = verify_candidates(space, ranked, constraints, verify_max, protocol, on_verify, strict_raw,
+                                     checks, note) if verify else Verification(ranked[0])
     if verification.chosen is None:
-        tried = "; ".join(f"{t['genome'][:12]}…: " + ", ".join(
-            f"{d} {v['measured']['median_ms']:.2f} ms (LUT {v['lut_ms']:.2f}, budget {v['budget_ms']:.2f})"
-            for d, v in t["devices"].items()) for t in verification.tried)
-        raise DcnasError(f"no candidate measured within budget on the device ({len(verification.tried)} tried; "
-                         f"the rest are not expected to fit once the LUT is corrected by what the device "
-                         f"measured): {tried}. The LUT may have drifted: run `dcnas-deploy lut check` or re-profile.")
+        raise DcnasError(no_candidate_message(verification, verify_max))
     chosen = verification.chosen
     costs = feas.costs(chosen.array()[None])[0]
     measured = {}
@@ -81,6 +90,7 @@ def search_architecture(space: SearchSpace, constraints: List[Constraint], fitne
             "constraints": {c.name: {"budget": c.budget, "unit": c.unit, "predicted": float(v)}
                             for c, v in zip(constraints, costs)},
             "closed_loop": verification.tried if verify else "skipped (--no-verify): latency NOT verified on device",
+            "closed_loop_notes": notes,
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "by": f"dcnas-deploy {__version__}", **(provenance or {})}})
     chosen.to_yaml(arch_path)
@@ -91,3 +101,17 @@ def search_architecture(space: SearchSpace, constraints: List[Constraint], fitne
         axis = next((c for c in constraints if c.device), constraints[0])
         write_pareto(log, feas, axis, chosen.to_hex(), files["pareto_png"], measured)
     return SearchOutcome(chosen, arch_path, log, verification, files)
+
+
+def no_candidate_message(verification: Verification, verify_max: int) -> str:
+    """Why the closed loop returned nothing: no try allowed, or each candidate's measured vs budget."""
+    if verify_max < 1:
+        return ("--verify-max 0 lets the closed loop try no candidate: give --verify-max 1 or more "
+                "(or --no-verify, at the cost of an unverified budget)")
+    tried = "; ".join(f"{t['genome'][:12]}…: " + ", ".join(
+        f"{d} {v['decided_ms']:.2f} ms {v['decided_on']} (raw {v['measured']['median_ms']:.2f}, "
+        f"LUT {v['lut_ms']:.2f}, budget {v['budget_ms']:.2f})" for d, v in t["devices"].items())
+        for t in verification.tried)
+    return (f"no candidate measured within budget on the device ({len(verification.tried)} tried; the rest are "
+            f"not expected to fit once the LUT is corrected by what the device measured): {tried}. Check the table "
+            "with `dcnas-deploy lut check LUT`, or raise the budget.")

@@ -1,15 +1,24 @@
-"""Closed loop: measure the best candidates on every constrained device; keep the first that meets all."""
+"""Closed loop: measure the best candidates on every constrained device; keep the first that meets all.
+
+Each candidate is timed in alternating turns with its LUT's reference network, so a busy or slower
+host is seen for what it is: the decision uses the latency at the LUT's nominal speed (paired ratio ×
+nominal reference), and the raw time and the host speed factor are recorded next to it. A host more
+than `MAX_FACTOR`× off, or one whose fingerprint differs from the LUT's, is refused.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
-
-import numpy as np
+from typing import Any, Callable, Dict, List, Optional
 
 from dcnas_deploy.errors import DcnasError
 from dcnas_deploy.runtimes.protocol import Protocol
 from dcnas_deploy.search.constraints import Constraint
 from dcnas_deploy.space import Arch, SearchSpace
+
+NOTICE_BAND = (0.85, 1.15)
+"""A host speed factor outside this band is reported (one line per device), and the search carries on."""
+MAX_FACTOR = 2.0
+"""Beyond this (or below its inverse) the LUT is refused: the host is not the one it describes any more."""
 
 
 @dataclass
@@ -18,43 +27,127 @@ class Verification:
 
     chosen: Optional[Arch]
     tried: List[Dict] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
+
+
+@dataclass
+class DeviceCheck:
+    """One latency constraint ready for the closed loop: its LUT's reference, or raw timing for old LUTs."""
+
+    constraint: Constraint
+    paired: bool
+    noticed: bool = False
+
+
+def check_devices(constraints: List[Constraint], note: Callable[[str], None]) -> List[DeviceCheck]:
+    """Refuse LUTs whose host fingerprint differs from the device's now; say what cannot be checked.
+
+    Called before the search starts, so a wrong table fails in seconds, not after the search.
+    """
+    from dcnas_deploy.lut.profiler import current_fingerprint
+
+    checks = []
+    for c in constraints:
+        if not c.device:
+            continue
+        lut = c.lut
+        if lut is None or lut.reference is None or lut.fingerprint is None:
+            note(f"{c.name}: {getattr(lut, 'path', 'the LUT')} predates reference networks and host fingerprints: "
+                 "the closed loop compares raw timings and cannot tell a busy or different host")
+            checks.append(DeviceCheck(c, False))
+            continue
+        try:
+            current = current_fingerprint(c.device)
+        except DcnasError as exc:
+            raise DcnasError(f"closed-loop check on {c.name}: {exc} (use --no-verify to skip it, at the cost "
+                             "of an unverified budget)") from None
+        for m in lut.require_host(current, f"used to hold {c.device.name} to a latency budget"):
+            note(f"{c.name}: {m} (informational: does not change the kernels)")
+        checks.append(DeviceCheck(c, True))
+    return checks
+
+
+def _speed_line(lut, factor: float) -> str:
+    direction = "slower" if factor > 1 else "faster"
+    return (f"this host runs {max(factor, 1 / factor):.2f}× {direction} than when {lut.path} was profiled "
+            "(other processes, throttling or another CPU?)")
+
+
+def measure_on_device(space: SearchSpace, arch: Arch, check: DeviceCheck, protocol: Protocol, strict_raw: bool,
+                      note: Callable[[str], None]) -> Dict[str, Any]:
+    """One candidate on one device: raw timing, host speed and the value the budget is held against."""
+    from dcnas_deploy.runtimes.modules import measure_arch, measure_arch_paired
+
+    c = check.constraint
+    predicted = float(c.tables(arch))
+    try:
+        if check.paired:
+            paired = measure_arch_paired(space, arch, c.lut.reference.arch(), c.device, protocol)
+            speed, timing = c.lut.reference.speed(paired), paired.candidate
+        else:
+            speed, timing = None, measure_arch(space, arch, c.device, protocol)
+    except DcnasError as exc:
+        raise DcnasError(f"closed-loop check on {c.name} failed: {exc} "
+                         f"(use --no-verify to skip it, at the cost of an unverified budget)") from None
+    if speed is None:
+        decided, how = timing.median_ms, "raw (no reference in the LUT)"
+    else:
+        check_factor(c, speed.factor)
+        if not NOTICE_BAND[0] <= speed.factor <= NOTICE_BAND[1] and not check.noticed:
+            check.noticed = True
+            note(_speed_line(c.lut, speed.factor) + ": budgets are held against the latency at the table's nominal "
+                 "speed (--strict-raw holds the raw time to them instead)")
+        decided, how = (speed.raw_ms, "raw (--strict-raw)") if strict_raw else (speed.normalised_ms, "normalised")
+    return {"budget_ms": c.budget, "lut_ms": round(predicted, 4), "measured": timing.to_dict(),
+            "host_speed": speed.to_dict() if speed else None, "decided_on": how, "decided_ms": round(decided, 4),
+            "within_budget": decided <= c.budget}
+
+
+def check_factor(c: Constraint, factor: float) -> None:
+    """DcnasError when the host's speed is beyond MAX_FACTOR of the LUT's nominal speed."""
+    from dcnas_deploy.lut.table import profile_command
+
+    if not 1 / MAX_FACTOR <= factor <= MAX_FACTOR:
+        raise DcnasError(f"{c.name}: {_speed_line(c.lut, factor)}; beyond {MAX_FACTOR:g}× the table no longer "
+                         f"describes this host: re-profile with {profile_command(c.lut.device_name, c.lut.geometry, True)}")
 
 
 def verify_candidates(space: SearchSpace, ranked: List[Arch], constraints: List[Constraint], max_candidates: int = 10,
-                      protocol: Protocol = Protocol(), on_try: Optional[Callable[[Dict], None]] = None
-                      ) -> Verification:
+                      protocol: Protocol = Protocol(), on_try: Optional[Callable[[Dict], None]] = None,
+                      strict_raw: bool = False, checks: Optional[List[DeviceCheck]] = None,
+                      note: Optional[Callable[[str], None]] = None) -> Verification:
     """Walk `ranked` (best first); drop any candidate measured over a latency budget on any device.
 
-    Each failure tightens the effective budget by the measured/predicted ratio it showed, so the next
+    Each failure tightens the effective budget by the decided/predicted ratio it showed, so the next
     candidate tried is one the LUT, corrected by what the device just said, expects to fit.
     """
-    from dcnas_deploy.runtimes.modules import measure_arch
-
-    latency = [c for c in constraints if c.device]
-    if not latency:
-        return Verification(ranked[0] if ranked else None)
     result = Verification(None)
+
+    def say(line: str) -> None:
+        result.notes.append(line)
+        if note:
+            note(line)
+
+    if checks is None:
+        checks = check_devices(constraints, say)
+    if not checks:
+        result.chosen = ranked[0] if ranked else None
+        return result
     # After a device measures a candidate over budget, LUT predictions near the budget are not trusted
-    # as they are: candidates are skipped unless prediction × (worst measured/predicted ratio so far) fits.
-    worst = {c.name: 1.0 for c in latency}
+    # as they are: candidates are skipped unless prediction × (worst decided/predicted ratio so far) fits.
+    worst = {ch.constraint.name: 1.0 for ch in checks}
     for arch in ranked:
         if len(result.tried) >= max_candidates:
             break
-        if any(float(c.tables(arch)) * worst[c.name] > c.budget for c in latency):
+        if any(float(ch.constraint.tables(arch)) * worst[ch.constraint.name] > ch.constraint.budget for ch in checks):
             continue
         entry: Dict = {"genome": arch.to_hex(), "devices": {}}
         ok = True
-        for c in latency:
-            predicted = float(c.tables(arch))
-            try:
-                timing = measure_arch(space, arch, c.device, protocol).to_dict()
-            except DcnasError as exc:
-                raise DcnasError(f"closed-loop check on {c.name} failed: {exc} "
-                                 f"(use --no-verify to skip it, at the cost of an unverified budget)") from None
-            entry["devices"][c.name.split(":", 1)[1]] = {"budget_ms": c.budget, "lut_ms": round(predicted, 4),
-                                          "measured": timing, "within_budget": timing["median_ms"] <= c.budget}
-            ok &= timing["median_ms"] <= c.budget
-            worst[c.name] = max(worst[c.name], timing["median_ms"] / max(predicted, 1e-9))
+        for ch in checks:
+            d = measure_on_device(space, arch, ch, protocol, strict_raw, say)
+            entry["devices"][ch.constraint.name.split(":", 1)[1]] = d
+            ok &= d["within_budget"]
+            worst[ch.constraint.name] = max(worst[ch.constraint.name], d["decided_ms"] / max(d["lut_ms"], 1e-9))
         entry["accepted"] = ok
         result.tried.append(entry)
         if on_try:

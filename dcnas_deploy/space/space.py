@@ -264,6 +264,8 @@ class CostTables:
     target_entry: np.ndarray  # (4,)
     up: np.ndarray  # (4,): up[l] paid when decoder stages l and l-1 are live (up[0] = 0)
     add: np.ndarray  # (4,)
+    floor: float = -np.inf
+    """No architecture costs less than this (a calibrated latency keeps at least its always-run op's time)."""
 
     def __post_init__(self):
         self._block_offsets = np.arange(N_BLOCK_GENES) * N_BLOCK_CHOICES
@@ -289,7 +291,7 @@ class CostTables:
         total += lv.guide @ self.guide_entry + lv.target @ self.target_entry
         up_live = lv.decoder[:, 1:] & lv.decoder[:, :-1]
         total += up_live @ self.up[1:] + lv.add @ self.add + lv.decoder[:, 0] * self.head + self.lr_up
-        return total
+        return np.maximum(total, self.floor)
 
     def __call__(self, arch: Arch) -> float:
         """Cost of one architecture."""
