@@ -126,3 +126,64 @@ def test_closed_loop_drops_candidates_the_device_rejects(torch_lut_dir, tmp_path
         search_architecture(SPACE, cons, toy_fitness, tmp_path / "arch.yaml", SETTINGS, "evolution",
                             verify_max=3, protocol=QUICK, seed=5)
     assert "cpu-torch" in str(info.value)  # the measurement that ruled it out is shown
+
+
+# ---- the evaluated.csv cache is keyed by what the fitness depends on (issue 14, 1b) ----------------------
+
+def _counting(fn, calls):
+    def counted(genomes):
+        calls.append(len(genomes))
+        return fn(genomes)
+    return counted
+
+
+def test_evaluated_cache_is_reused_only_under_the_same_fitness_key(tmp_path):
+    import csv
+
+    cons = build_constraints(SPACE, params="20k")
+    out = tmp_path / "arch.yaml"
+    calls = []
+    run = dict(settings=SETTINGS, strategy="evolution", seed=1, verify=False)
+    search_architecture(SPACE, cons, _counting(toy_fitness, calls), out, fitness_key={"fitness_key": "A"}, **run)
+    assert sum(calls) > 0
+    calls.clear()
+    again = search_architecture(SPACE, cons, _counting(toy_fitness, calls), out, fitness_key={"fitness_key": "A"}, **run)
+    assert sum(calls) == 0 and again.stale_cache is None  # a rerun re-evaluates nothing
+    # another supernet (here: another fitness) under the same -o: nothing of the old cache may be reused
+    other = search_architecture(SPACE, cons, size_blind_fitness, out, fitness_key={"fitness_key": "B" * 64}, **run)
+    assert other.stale_cache == tmp_path / "arch.evaluated.A.csv" and other.stale_cache.is_file()
+    with open(out.with_name("arch.evaluated.csv")) as f:
+        rows = list(csv.DictReader(f))
+    genomes = np.stack([Arch.from_hex(r["genome"]).array() for r in rows])
+    np.testing.assert_allclose([float(r["val_rmse"]) for r in rows], size_blind_fitness(genomes), rtol=1e-5)
+    assert other.arch.meta["search"]["val_rmse"] == pytest.approx(float(size_blind_fitness(other.arch.array()[None])[0]))
+
+
+def test_an_unkeyed_cache_from_before_is_moved_aside(tmp_path):
+    out = tmp_path / "arch.yaml"
+    (tmp_path / "arch.evaluated.csv").write_text("genome,val_rmse\n" + f"{SPACE.sample(0).to_hex()},0.0\n")
+    res = search_architecture(SPACE, build_constraints(SPACE, params="20k"), toy_fitness, out, SETTINGS, "evolution",
+                              seed=1, verify=False, fitness_key={"fitness_key": "K"})
+    assert res.stale_cache == tmp_path / "arch.evaluated.unkeyed.csv"
+    assert res.arch.meta["search"]["val_rmse"] > 0.0
+
+
+def test_fitness_key_follows_checkpoint_and_data(tmp_path):
+    from dcnas_deploy.presets import load_preset
+    from dcnas_deploy.search.inputs import fitness_identity
+
+    preset = load_preset("demo")
+    for name, data in (("a", b"weights-1"), ("b", b"weights-1"), ("c", b"weights-2")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "checkpoint.pt").write_bytes(data)
+    key = {n: fitness_identity(tmp_path / n, preset, "rmse")["fitness_key"] for n in "abc"}
+    assert key["a"] == key["b"] != key["c"]
+    other_data = preset.with_overrides({"data.val_crops": 3})
+    assert fitness_identity(tmp_path / "a", other_data, "rmse")["fitness_key"] != key["a"]
+    assert fitness_identity(tmp_path / "a", preset, "l1")["fitness_key"] != key["a"]
+
+
+def test_verify_max_below_one_is_refused_not_blamed_on_the_lut(tmp_path):
+    with pytest.raises(ConfigError, match="verify_max must be ≥ 1 .*--no-verify"):
+        search_architecture(SPACE, build_constraints(SPACE, params="20k"), toy_fitness, tmp_path / "a.yaml",
+                            SETTINGS, "evolution", verify_max=0)
