@@ -20,6 +20,20 @@ app = typer.Typer(
 _SKIP = {"main", "common"}
 
 
+def _version(value: bool) -> None:
+    if value:
+        from dcnas_deploy import __version__
+
+        print(f"dcnas-deploy {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the version and exit.")) -> None:
+    """Hardware-aware NAS and deployment for guided image super-resolution (DCNAS)."""
+
+
 def _register_all() -> None:
     """Import every command module of this package and let it register its commands."""
     import dcnas_deploy.cli as pkg
