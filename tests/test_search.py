@@ -187,3 +187,32 @@ def test_verify_max_below_one_is_refused_not_blamed_on_the_lut(tmp_path):
     with pytest.raises(ConfigError, match="verify_max must be ≥ 1 .*--no-verify"):
         search_architecture(SPACE, build_constraints(SPACE, params="20k"), toy_fitness, tmp_path / "a.yaml",
                             SETTINGS, "evolution", verify_max=0)
+
+
+def test_cli_search_over_another_supernet_never_returns_the_cached_winner(tmp_path, one_thread):
+    """The issue's reproduction through the CLI: `search -o X` after a search of another supernet under X."""
+    from typer.testing import CliRunner
+
+    from dcnas_deploy.cli.main import app
+    from dcnas_deploy.presets import load_preset
+    from dcnas_deploy.train.supernet import train_supernet
+
+    tiny = {"data.spec": "synthetic:n=4,size=32", "data.batch_size": 2, "data.val_crops": 2, "data.val_batch": 2,
+            "training.steps": 2, "training.threads": 1, "sampling.warmup_steps": 2, "sampling.strategy": "uniform"}
+    for name, seed in (("a", 0), ("b", 1)):
+        train_supernet(load_preset("demo").with_overrides({**tiny, "training.seed": seed}), tmp_path / name,
+                       progress=False)
+    args = ["--params", "0.3M", "--iterations", "1", "--population", "4", "--no-verify", "-o", str(tmp_path / "x.yaml")]
+    runner = CliRunner()
+    first = runner.invoke(app, ["search", "--supernet", str(tmp_path / "a"), *args])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, ["search", "--supernet", str(tmp_path / "b"), *args])
+    assert second.exit_code == 0, second.output
+    text = " ".join(second.output.split())
+    assert "was scored with another supernet or validation data; it was moved to" in text
+    assert len(list(tmp_path.glob("x.evaluated.*.csv"))) == 1
+    again = runner.invoke(app, ["search", "--supernet", str(tmp_path / "b"), *args])
+    assert again.exit_code == 0 and "moved to" not in again.output
+    bad = runner.invoke(app, ["search", "--supernet", str(tmp_path / "b"), *args[:-2], "--population", "5000",
+                              "-o", str(tmp_path / "y.yaml")])
+    assert bad.exit_code == 2 and "search.init_pool: 200 must be ≥ search.population (5000)" in bad.output

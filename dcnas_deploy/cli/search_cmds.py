@@ -7,7 +7,6 @@ from typing import List, Literal, Optional
 import typer
 
 from dcnas_deploy.cli.common import Number, console, require_run, user_errors
-from dcnas_deploy.errors import ConfigError
 
 
 Strategy = Literal["evolution+predictor", "evolution", "random"]
@@ -65,7 +64,8 @@ def search(supernet: Path = typer.Option(..., "--supernet", help="Run directory 
     deploy = SearchSpace(width=sp.width, scale=sp.scale, hr_size=hr_size or sp.hr_size,
                          target_channels=sp.target_channels,
                          guide_channels=sp.guide_channels)
-    s = inputs.preset.search
+    # --population/--iterations go through the preset's own checks (topk ≤ population ≤ init_pool)
+    s = inputs.preset.with_overrides({"search.population": population, "search.iterations": iterations}).search
     if not (latency or params or macs):
         budgets = dict(s.constraints)
         latency = [v for k, v in budgets.items() if k.startswith("latency")]
@@ -73,10 +73,7 @@ def search(supernet: Path = typer.Option(..., "--supernet", help="Run directory 
         params, macs = budgets.get("params"), budgets.get("macs")
         console.print(f"no budget given: using the preset's {budgets}")
     constraints = build_constraints(deploy, latency, device, params, macs)
-    settings = SearchSettings.from_section(s, population=population, iterations=iterations)
-    if settings.topk > settings.population:
-        raise ConfigError(f"--population {settings.population} is below the preset's search.topk ({settings.topk}); "
-                          f"give --population ≥ {settings.topk}")
+    settings = SearchSettings.from_section(s)
     for c in constraints:
         console.print(f"budget: {c.name} ≤ {c.format(c.budget)}")
     tau = _training_tau(inputs, constraints)
