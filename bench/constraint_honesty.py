@@ -46,11 +46,12 @@ def main() -> None:
     paths = args.luts or sorted(REPO_LUTS.glob("cpu*-c8-256x256-x8.yaml"))
     settings = SearchSettings(population=30, topk=8, crossovers=15, mutations=15, iterations=args.iterations,
                               init_pool=300)
-    fitness = None
+    fitness, key = None, {"fitness_key": "size-stand-in"}
     if args.supernet:
         from dcnas_deploy.search.inputs import load_supernet_inputs
 
-        fitness = load_supernet_inputs(args.supernet).fitness
+        inputs = load_supernet_inputs(args.supernet)
+        fitness, key = inputs.fitness, inputs.fitness_key
     rows, hist = [], {}
     for path in paths:
         lut = LUT.load(path)
@@ -66,7 +67,7 @@ def main() -> None:
                 for verify in (False, True):
                     cons = build_constraints(space, [f"{budget}ms"], [device])
                     out = search_architecture(space, cons, fit, Path(f"/tmp/honesty/{device}-{q}-{seed}-{verify}.yaml"),
-                                              settings, "evolution", seed=seed, verify=verify)
+                                              settings, "evolution", seed=seed, verify=verify, fitness_key=key)
                     speed = lut.reference.speed(measure_arch_paired(space, out.arch, lut.reference.arch(),
                                                                     cons[0].device, Protocol()))
                     rows.append((device, q, verify, budget, speed.normalised_ms, len(out.verification.tried),

@@ -113,7 +113,7 @@ def _search(out: Path, device: str, budget: float) -> Dict[str, Any]:
     res = search_architecture(inputs.space, cons, inputs.fitness, out / "searched.yaml", settings,
                               "evolution+predictor" if pred is not None else "evolution",
                               inputs.scorer(pred.tau_hi) if pred is not None else None, seed=0,
-                              provenance={"supernet": str(out / "supernet")})
+                              provenance={"supernet": str(out / "supernet")}, fitness_key=inputs.fitness_key)
     measured = [t for t in res.verification.tried if t["accepted"]][0]["devices"][device]
     return {"arch": str(res.arch_path), "genome": res.arch.to_hex(), "lut_ms": measured["lut_ms"],
             "measured_ms": measured["measured"]["median_ms"], "supernet_val_rmse": res.arch.meta["search"]["val_rmse"],

@@ -5,6 +5,7 @@ device's measured LUT (registered by dcnas_deploy.lut); params and MACs are exac
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Dict, Optional, Tuple
 
 from dcnas_deploy.errors import ConfigError
@@ -57,8 +58,10 @@ def parse_latency(text: str) -> float:
     if not m:
         raise ConfigError(f"latency budget '{text}' not understood; use e.g. 40ms, '40 ms', 0.04s, 40000us or 40")
     value = float(m.group(1)) * _TIME_UNITS[m.group(2) or "ms"]
+    if not math.isfinite(value):
+        raise ConfigError(f"latency budget '{text}' is not a finite number; use e.g. 40ms")
     if value <= 0:
-        raise ConfigError(f"latency budget must be positive, got '{text}'")
+        raise ConfigError(f"latency budget must be positive, got '{text}'; use e.g. 40ms")
     return value
 
 
@@ -70,6 +73,8 @@ def parse_count(text: str) -> float:
     if not m:
         raise ConfigError(f"budget '{text}' not understood; use e.g. 0.6M, 600k, 2G or 600000")
     value = float(m.group(1)) * _COUNT_UNITS[m.group(2)]
+    if not math.isfinite(value):
+        raise ConfigError(f"budget '{text}' is not a finite number; use e.g. 0.6M, 600k or 2G")
     if value <= 0:
-        raise ConfigError(f"budget must be positive, got '{text}'")
+        raise ConfigError(f"budget must be positive, got '{text}'; use e.g. 0.6M, 600k or 2G")
     return value

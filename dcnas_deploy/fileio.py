@@ -1,15 +1,20 @@
-"""Atomic file writes: a reader (or an interrupted job) never sees a half-written file."""
+"""File plumbing: atomic writes, strict YAML reading, and output paths checked before any work starts."""
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, List, Optional, Sequence
 
 
 def atomic_write(path: os.PathLike | str, write: Callable[[str], None]) -> Path:
     """Call write(tmp_path) on a temp file next to path, then os.replace it into place."""
     p = Path(path)
+    if p.is_dir():
+        from dcnas_deploy.errors import ConfigError
+
+        raise ConfigError(f"{p} is an existing folder: give a file name to write")
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     os.close(fd)
@@ -34,19 +39,124 @@ def atomic_write_bytes(path: os.PathLike | str, data: bytes) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
+def check_output_path(path: os.PathLike | str, what: str, *, folder: bool = False,
+                      inputs: Iterable[Optional[os.PathLike | str]] = (), suffixes: Sequence[str] = ()) -> Path:
+    """`path` if it can be written as a file (or a folder); ConfigError before any work when it cannot.
+
+    Refused: an existing folder where a file goes (and the reverse), a parent that is a file or not
+    writable, a suffix outside `suffixes`, and an output that is one of `inputs` (it would be overwritten).
+    """
+    from dcnas_deploy.errors import ConfigError
+
+    p = Path(path).expanduser()
+    if folder and p.exists() and not p.is_dir():
+        raise ConfigError(f"{what} {p} is an existing file, not a folder: give a folder path (it is created)")
+    if not folder and p.is_dir():
+        example = p / ("out" + (suffixes[0] if suffixes else p.suffix))
+        raise ConfigError(f"{what} {p} is an existing folder: give a file path, e.g. {example}")
+    if not folder and suffixes and p.suffix.lower() not in suffixes:
+        raise ConfigError(f"{what} {p} has suffix {p.suffix or '(none)'!r}; use one of {', '.join(suffixes)}")
+    for src in inputs:
+        if src is not None and _same_file(p, Path(src)):
+            raise ConfigError(f"{what} {p} is also an input ({src}): writing it would destroy the input; "
+                              f"give another output path")
+    parent = p if folder else p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{what} {p}: {parent} is a file, so nothing can be written under it; give another path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {p}: no permission to write in {parent}; give a path you can write to")
+    return p
+
+
+def env_folders(var: str, what: str) -> List[Path]:
+    """The folders listed in environment variable `var` (os.pathsep-separated); each must be an existing folder."""
+    from dcnas_deploy.errors import ConfigError
+
+    out = []
+    for entry in os.environ.get(var, "").split(os.pathsep):
+        if not entry:
+            continue
+        p = Path(entry).expanduser()
+        if not p.is_dir():
+            kind = "is a file" if p.exists() else "does not exist"
+            raise ConfigError(f"${var} names {p}, which {kind}: it must list folders of {what}; "
+                              f"fix it or unset {var}")
+        out.append(p)
+    return out
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether a and b name the same file (an existing one, or the same resolved path)."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
 def load_yaml_file(path: os.PathLike | str, what: str):
-    """yaml.safe_load of a file; a missing file or invalid YAML raises ConfigError naming `what`."""
+    """The parsed YAML of a file; missing, binary, non-UTF-8, invalid or duplicate-key YAML raises ConfigError."""
+    from dcnas_deploy.errors import ConfigError
+
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{what} {p} is a folder: give the path of a .yaml file")
+    if not p.is_file():
+        raise ConfigError(f"{what} not found: {p} (check the path)")
+    return parse_yaml_text(p.read_bytes(), f"{p}", what)
+
+
+def parse_yaml_text(data: bytes | str, source: str, what: str = "YAML"):
+    """yaml.safe_load of UTF-8 text that refuses binary content and duplicate keys (ConfigError naming source)."""
     import yaml
 
     from dcnas_deploy.errors import ConfigError
 
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{what} not found: {p}")
+    if isinstance(data, bytes):
+        nul = data.find(b"\0")
+        if nul >= 0:
+            raise ConfigError(f"{source}: binary data (NUL byte at offset {nul}), not a text {what}: "
+                              f"give the .yaml file")
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{source}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}), "
+                              f"not a text {what}: save it as UTF-8 or give the .yaml file") from None
     try:
-        return yaml.safe_load(p.read_text())
+        return yaml.load(data, Loader=_unique_key_loader())  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"{source}{where}: not valid YAML: {exc.problem or exc.context}; fix the file there") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{source}: not valid YAML: {exc}; fix the file") from None
+
+
+@functools.lru_cache(maxsize=1)
+def _unique_key_loader():
+    """A yaml SafeLoader whose mappings refuse a key given twice (the second would silently win)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *anchor` keys may be overridden by explicit ones
+                key = self.construct_object(key_node, deep=True)
+                if not isinstance(key, (str, int, float, bool)):
+                    continue  # unhashable keys are SafeLoader's own error
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (first at line {seen[key] + 1}): keep only one",
+                        key_node.start_mark)
+                seen[key] = key_node.start_mark.line
+            return super().construct_mapping(node, deep)
+
+    return UniqueKeyLoader
 
 
 def load_torch_file(path: os.PathLike | str, what: str, weights_only: bool = True):

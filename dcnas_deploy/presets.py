@@ -9,6 +9,7 @@ Torch-free: the CLI imports this at command time only, the search reads `preset.
 from __future__ import annotations
 
 import copy
+import math
 import os
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -208,6 +209,15 @@ class Preset:
                 space.check_hr((v, v))
             except ConfigError as exc:
                 errors.append(f"data.{key}: {exc}")
+        from dcnas_deploy.data.registry import check_spec
+
+        for key in ("spec", "val_spec"):
+            spec = getattr(self.data, key)
+            if spec or key == "spec":
+                try:
+                    check_spec(spec)
+                except ConfigError as exc:
+                    errors.append(f"data.{key}: {exc}")
         tr = self.training
         if len(tr.betas) != 2 or not all(isinstance(b, float) and 0.0 <= b < 1.0 for b in tr.betas):
             errors.append(f"training.betas: expected [beta1, beta2] in [0, 1), got {tr.betas}")
@@ -313,6 +323,8 @@ def _check_value(value: Any, default: Any, meta: Mapping, path: str) -> Any:
             except ValueError:
                 raise ConfigError(f"{path}: expected a number, got {value!r}") from None
         value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{path}: {value!r} is not a finite number; give a plain number like {default!r}")
     elif kind is str:
         if not isinstance(value, str):
             raise ConfigError(f"{path}: expected a string, got {value!r}")
@@ -324,6 +336,8 @@ def _check_value(value: Any, default: Any, meta: Mapping, path: str) -> Any:
             value = [item(v) if item is float else v for v in value]
         except (TypeError, ValueError):
             raise ConfigError(f"{path}: expected a list of numbers, got {value!r}") from None
+        if item is float and not all(math.isfinite(v) for v in value):
+            raise ConfigError(f"{path}: {value!r} holds a value that is not a finite number")
     elif kind is dict:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{path}: expected a mapping like {default}, got {value!r}")
@@ -362,7 +376,9 @@ def profile_dirs() -> List[Path]:
     """Folders searched for named presets: $DCNAS_PROFILES entries, then the repo's profiles/."""
     import dcnas_deploy
 
-    dirs = [Path(p).expanduser() for p in os.environ.get(PROFILES_ENV, "").split(os.pathsep) if p]
+    from dcnas_deploy.fileio import env_folders
+
+    dirs = env_folders(PROFILES_ENV, "presets (*.yaml)")
     dirs.append(Path(dcnas_deploy.__file__).resolve().parents[1] / "profiles")
     return dirs
 
@@ -376,23 +392,26 @@ def known_presets() -> List[str]:
     return sorted(names)
 
 
-def preset_from_yaml(text: str, source: str) -> Preset:
-    """Parse and validate preset YAML text."""
-    import yaml
+def preset_from_yaml(text: str | bytes, source: str) -> Preset:
+    """Parse and validate preset YAML text (strict: UTF-8, no duplicate keys, not empty)."""
+    from dcnas_deploy.fileio import parse_yaml_text
 
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
-    return Preset.from_dict(data if data is not None else {}, source=source)
+    return _preset_from_data(parse_yaml_text(text, source, "preset file"), source)
 
 
 def load_preset_file(path: Path) -> Preset:
     """Read and validate one preset YAML file."""
     from dcnas_deploy.fileio import load_yaml_file
 
-    data = load_yaml_file(path, "preset file")
-    return Preset.from_dict(data if data is not None else {}, source=str(path))
+    return _preset_from_data(load_yaml_file(path, "preset file"), str(path))
+
+
+def _preset_from_data(data: Any, source: str) -> Preset:
+    """Preset.from_dict, refusing an empty document (it would silently be the built-in defaults)."""
+    if data is None:
+        raise ConfigError(f"{source} is empty: a preset needs at least its name and the sections it changes; "
+                          f"start from one with `dcnas-deploy presets demo > my-preset.yaml`")
+    return Preset.from_dict(data, source=source)
 
 
 def load_preset(name_or_path: str) -> Preset:

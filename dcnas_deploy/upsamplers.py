@@ -18,6 +18,7 @@ normalised depth should wrap their runtime call in NormalizedUpsampler (spec §1
 from __future__ import annotations
 
 import importlib
+import math
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Protocol, Sequence
 
@@ -188,8 +189,11 @@ def create_upsampler(spec: str, scale: int, **params) -> Upsampler:
         merged = {**_parse_params(rest), **params}
         try:
             return _NAMED[name](scale, **merged)
-        except TypeError as exc:
-            raise ConfigError(f"bad parameters {merged} for upsampler {name!r} ({exc})") from None
+        except ConfigError:
+            raise
+        except (TypeError, ValueError) as exc:  # an unknown keyword, or a value that is not a number
+            raise ConfigError(f"bad parameters {merged} for upsampler {name!r} ({exc}); give numbers as "
+                              f"{name}:key=value,key=value") from None
     path = Path(spec)
     suffix = path.suffix.lower()
     if suffix:
@@ -237,8 +241,9 @@ class GuidedFilterUpsampler(BaseUpsampler):
         super().__init__(scale)
         self.radius = int(radius) if radius is not None else max(1, self.scale // 2)
         self.eps = float(eps)
-        if self.radius < 1 or self.eps <= 0:
-            raise ConfigError(f"guided-filter needs radius ≥ 1 and eps > 0, got radius={self.radius}, eps={self.eps}")
+        if self.radius < 1 or not self.eps > 0 or not math.isfinite(self.eps):
+            raise ConfigError(f"guided-filter needs radius ≥ 1 and a finite eps > 0, got radius={self.radius}, "
+                              f"eps={self.eps}; e.g. guided-filter:radius=4,eps=1e-4")
 
     def upsample(self, lr: np.ndarray, guide: np.ndarray, **kw) -> np.ndarray:
         from dcnas_deploy.data.baselines import guided_filter_upsample
@@ -259,8 +264,11 @@ class JointBilateralUpsampler(BaseUpsampler):
     def __init__(self, scale: int, sigma_spatial: float = 0.5, sigma_range: float = 0.1, radius: int = 2):
         super().__init__(scale)
         self.sigma_spatial, self.sigma_range, self.radius = float(sigma_spatial), float(sigma_range), int(radius)
-        if self.sigma_spatial <= 0 or self.sigma_range <= 0 or self.radius < 1:
-            raise ConfigError("jbu needs sigma_spatial > 0, sigma_range > 0 and radius ≥ 1")
+        sigmas = (self.sigma_spatial, self.sigma_range)
+        if not all(math.isfinite(v) and v > 0 for v in sigmas) or self.radius < 1:
+            raise ConfigError(f"jbu needs finite sigma_spatial > 0, sigma_range > 0 and radius ≥ 1, got "
+                              f"sigma_spatial={self.sigma_spatial}, sigma_range={self.sigma_range}, radius={self.radius}; "
+                              f"e.g. jbu:sigma_spatial=0.5,sigma_range=0.1")
 
     def upsample(self, lr: np.ndarray, guide: np.ndarray, **kw) -> np.ndarray:
         from dcnas_deploy.data.baselines import joint_bilateral_upsample

@@ -56,6 +56,60 @@ def test_real_lr_used_as_is_or_resized():
     assert not t.real_lr and not np.allclose(t.lr, 2.5)
 
 
+def test_real_lr_conventions_resize_first_and_direct():
+    """resize-first (DCNAS/SGNet): the capture is resized to HR/s; direct (DCTNet): the capture is kept and the
+    guide resized to s × its size, and the output is resampled to the ground truth's grid when scored."""
+    odd = np.linspace(1.0, 3.0, 13 * 17, dtype=np.float32).reshape(13, 17)
+    first = make_triple(_sample(lr=odd), 4, real_lr_mode="resize-first")
+    direct = make_triple(_sample(lr=odd), 4, real_lr_mode="direct")
+    assert first.lr.shape == (9, 11) and first.guide.shape == (36, 44, 3)
+    assert np.array_equal(direct.lr, odd) and direct.guide.shape == (52, 68, 3) and direct.hr.shape == (36, 44)
+    assert 0.0 <= direct.guide.min() and direct.guide.max() <= 1.0
+    with pytest.raises(ConfigError, match="unknown real-LR convention 'sideways'"):
+        make_triple(_sample(lr=odd), 4, real_lr_mode="sideways")
+
+
+class _RealLr(Dataset):
+    """Two samples with real LR captures of a non-integer ratio (like RGB-D-D's 192×144 for 512×384)."""
+
+    name, split = "rgbdd", "test"
+
+    def __init__(self):
+        from dcnas_deploy.data.protocols import get_protocol
+
+        self.protocol = get_protocol("rgbdd")
+
+    def __len__(self):
+        return 2
+
+    @property
+    def has_real_lr(self):
+        return True
+
+    def load(self, index):
+        s = _sample(48, 64, seed=index)
+        s.depth_lr = resize_depth(s.depth_hr, (18, 24))
+        return s
+
+
+def test_evaluation_names_the_convention_and_refuses_unpublished_scales():
+    from dcnas_deploy.data.evaluation import evaluate
+    from dcnas_deploy.upsamplers import create_upsampler
+
+    ds = _RealLr()
+    first = evaluate(create_upsampler("bicubic", 4), ds, 4)
+    direct = evaluate(create_upsampler("bicubic", 4), ds, 4, real_lr_mode="direct")
+    assert first.real_lr and first.real_lr_mode == "resize-first" and direct.real_lr_mode == "direct"
+    assert first.mean()["rmse"] != pytest.approx(direct.mean()["rmse"])
+    assert first.to_dict()["real_lr_mode"] == "resize-first"
+    for scale in (8, 16):
+        with pytest.raises(ConfigError, match=f"published only at ×4, not ×{scale}: .*--real-lr-any-scale"):
+            evaluate(create_upsampler("bicubic", scale), ds, scale)
+    assert evaluate(create_upsampler("bicubic", 8), ds, 8, real_lr_any_scale=True).real_lr
+    synthetic = evaluate(create_upsampler("bicubic", 8), ds, 8, use_real_lr=False)
+    assert not synthetic.real_lr and synthetic.real_lr_mode == ""
+
+
 def test_paper_noise_definition():
     hr = np.linspace(2.0, 4.0, 200 * 200, dtype=np.float32).reshape(200, 200)
     lr = np.full((200, 200), 3.0, np.float32)

@@ -59,7 +59,7 @@ def test_middlebury_layout_png8(tmp_path):
     # a depth map without its colour image is an error that says what was expected
     Image.fromarray(depths[1]).save(tmp_path / "Depth" / "Middlebury_03_output_depth.png")
     with pytest.raises(DcnasError, match=r"Middlebury_03_output_depth.png: expected a colour image named like "
-                                         r"middlebury_03_output_color"):
+                                         r"Middlebury_03_output_color"):  # names keep their case
         open_dataset(f"middlebury:{tmp_path}")
 
 
@@ -225,6 +225,53 @@ def test_synthetic_sensor_effects_make_holes_and_noise():
 @pytest.mark.skipif(not MIDDLEBURY.is_dir(), reason=f"shared Middlebury data not found at {MIDDLEBURY}")
 def test_real_middlebury_has_30_pairs():
     ds = open_dataset(f"middlebury:{MIDDLEBURY}")
-    assert len(ds) == 30
+    assert len(ds) == 30 and not ds.notes  # the full published set: no note
     s = ds[0]
     assert s.depth_hr.shape == s.guide.shape[:2] and s.depth_hr.max() <= 255
+
+
+# ---- real datasets as published (issue 14, item 7) ------------------------------------------------------
+
+def test_lu_public_copy_pairs_the_misspelt_colour_files(tmp_path):
+    """Public Lu copies name colour files RGBD_0X_ouput_color.png (sic) next to RGBD_0X_output_depth.png."""
+    for i in (1, 2):
+        Image.fromarray(RNG.integers(1, 256, (16, 24), dtype=np.uint8)).save(_at(tmp_path / "Depth" / f"RGBD_0{i}_output_depth.png"))
+        Image.fromarray(_rgb(16, 24)).save(_at(tmp_path / "RGB" / f"RGBD_0{i}_ouput_color.png"))
+    ds = open_dataset(f"lu:{tmp_path}")
+    assert [s.name for s in ds] == ["RGBD_01_output", "RGBD_02_output"]
+    assert ds.notes and "lu test split: 2 images here, the published protocol scores 6" in ds.notes[0]
+
+
+def test_rgbdd_flat_public_test_layout(tmp_path):
+    """Depth/NAME_HR_gt.png + RGB/NAME_RGB.jpg + DepthLR/NAME_LR_fill_depth.png: a test set without split folders."""
+    gt = RNG.integers(300, 4000, (24, 32)).astype(np.uint16)
+    Image.fromarray(gt).save(_at(tmp_path / "Depth" / "20200518160957_HR_gt.png"))
+    Image.fromarray(_rgb(24, 32)).save(_at(tmp_path / "RGB" / "20200518160957_RGB.jpg"))
+    Image.fromarray(RNG.integers(300, 4000, (9, 12)).astype(np.uint16)).save(
+        _at(tmp_path / "DepthLR" / "20200518160957_LR_fill_depth.png"))
+    ds = open_dataset(f"rgbdd:{tmp_path}")
+    s = ds[0]
+    assert len(ds) == 1 and ds.has_real_lr and s.name == "20200518160957" and s.depth_lr.shape == (9, 12)
+    np.testing.assert_array_equal(s.depth_hr, gt.astype(np.float32))
+    assert any("published protocol scores 405" in n for n in ds.notes)
+    assert not open_dataset(f"rgbdd:{tmp_path}", real_lr=False).has_real_lr
+    with pytest.raises(ConfigError, match="no RGB-D-D pairs in split 'train'"):
+        open_dataset(f"rgbdd:{tmp_path}", split="train")
+    (tmp_path / "RGB" / "20200518160957_RGB.jpg").unlink()
+    with pytest.raises(DcnasError, match="sibling RGB/ folder"):
+        open_dataset(f"rgbdd:{tmp_path}")
+
+
+def test_nyu_test_split_smaller_than_the_protocol_gets_a_note(tmp_path):
+    for idx in (1000, 1001):
+        np.save(_at(tmp_path / "Depth" / f"{idx}.npy"), np.ones((18, 24), np.float32))
+        Image.fromarray(_rgb(18, 24)).save(_at(tmp_path / "RGB" / f"{idx}.jpg"))
+    ds = open_dataset(f"nyu:{tmp_path}")
+    assert ds.notes == ["nyu test split: 2 images here, the published protocol scores 449; means over this copy are "
+                        "not comparable with published numbers"]
+    assert open_dataset(f"nyu:{tmp_path}", limit=1).notes == ds.notes
+
+
+def _at(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path

@@ -358,6 +358,31 @@ def test_cli_gate_failure_prints_tightest_threshold(checkpoint, tmp_path):
     assert "would pass with --min-psnr-fp32" in " ".join(res.output.split())
 
 
+def test_a_failing_rerun_never_replaces_a_file_that_passed(checkpoint, tmp_path):
+    """Data loss (issue 14): the new file is written beside the old one and only replaces it once it passes."""
+    from typer.testing import CliRunner
+
+    from dcnas_deploy.cli.main import app
+    from dcnas_deploy.export.metadata import sidecar_path
+
+    out = tmp_path / "out"
+    args = ["export", "-m", str(checkpoint), "-t", "onnx", "--hr", "32x32", "-o", str(out), "--data", _data_spec(),
+            "--check-images", "2", "--no-latency"]
+    runner = CliRunner()
+    assert runner.invoke(app, args).exit_code == 0
+    final = out / f"{checkpoint.stem}_fp32.onnx"
+    passed = (final.read_bytes(), sidecar_path(final).read_bytes())
+    res = runner.invoke(app, args + ["--min-psnr-fp32", "1000"])
+    assert res.exit_code == 1
+    failed = out / f"{checkpoint.stem}_fp32.failed.onnx"
+    assert (final.read_bytes(), sidecar_path(final).read_bytes()) == passed
+    assert failed.is_file() and sidecar_path(failed).is_file()
+    text = " ".join(res.output.split())
+    assert f"kept as {failed}" in text and f"{final} from an earlier export is unchanged" in text
+    assert not list(out.glob("*.new.*"))
+    assert runner.invoke(app, args).exit_code == 0 and not failed.exists()
+
+
 def test_cli_bad_input_is_a_clean_error(checkpoint, tmp_path):
     """Bad --hr / target / model give exit 2 with a message, before any conversion."""
     from typer.testing import CliRunner

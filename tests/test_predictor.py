@@ -155,4 +155,4 @@ def test_predictor_fit_and_eval_commands_on_a_run(tmp_path):
     assert "hinge" in r.stdout and "l2" in r.stdout and (run / "predictor_ranks.png").is_file()
     r = subprocess.run(base + ["fit", "--supernet", str(run), "--loss", "mse"], cwd=REPO, capture_output=True,
                        text=True, timeout=300)
-    assert r.returncode == 2 and "unknown predictor loss" in r.stderr
+    assert r.returncode == 2 and "'mse' is not one of 'hinge', 'ranknet', 'l1', 'l2'" in r.stderr

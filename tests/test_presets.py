@@ -58,6 +58,15 @@ def test_unknown_keys_are_named(text, key):
     ("predictor: {loss: mse}", "predictor.loss"),
     ("search: {population: 4, topk: 10}", "search.topk"),
     ("search: {constraints: {params: lots}}", "search.constraints.params"),
+    ("training: {lr: .nan}", "training.lr"),
+    ("training: {eps: .inf}", "training.eps"),
+    ("data: {noise_level: .inf}", "data.noise_level"),
+    ("training: {betas: [0.9, .nan]}", "training.betas"),
+    ("data: {spec: 'synthetic:n=abc'}", "data.spec"),
+    ("data: {spec: 'synthetic:size=4'}", "data.spec"),
+    ("data: {spec: 'nosuch:x'}", "data.spec"),
+    ("data: {spec: nyu}", "data.spec"),
+    ("data: {val_spec: 'synthetic:seed=-1'}", "data.val_spec"),
 ])
 def test_out_of_range_values_are_named(text, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
@@ -88,6 +97,29 @@ def test_missing_and_malformed_files(tmp_path):
     bad.write_text("- a list")
     with pytest.raises(ConfigError, match="mapping"):
         load_preset(str(bad))
+
+
+def test_empty_and_duplicate_key_presets_are_refused(tmp_path):
+    """An empty file used to become the built-in defaults named 'custom'; a repeated key silently won."""
+    for text in ("", "# only a comment\n"):
+        (tmp_path / "p.yaml").write_text(text)
+        with pytest.raises(ConfigError, match=r"p\.yaml is empty: .*presets demo > my-preset\.yaml"):
+            load_preset(str(tmp_path / "p.yaml"))
+    (tmp_path / "p.yaml").write_text("name: a\ntraining: {lr: 0.1}\ntraining: {steps: 3}\n")
+    with pytest.raises(ConfigError, match=r"line 3.*duplicate key 'training' \(first at line 2\)"):
+        load_preset(str(tmp_path / "p.yaml"))
+    with pytest.raises(ConfigError, match="is empty"):
+        preset_from_yaml("", "x.yaml")
+
+
+def test_profiles_env_must_name_folders(tmp_path, monkeypatch):
+    monkeypatch.setenv("DCNAS_PROFILES", str(tmp_path / "nope"))
+    with pytest.raises(ConfigError, match=r"DCNAS_PROFILES names .*nope, which does not exist"):
+        load_preset("demo")
+    (tmp_path / "f").write_text("x")
+    monkeypatch.setenv("DCNAS_PROFILES", str(tmp_path / "f"))
+    with pytest.raises(ConfigError, match="which is a file"):
+        load_preset("demo")
 
 
 def test_overrides_are_validated_and_diffed():

@@ -264,3 +264,91 @@ def test_closed_loop_on_a_busy_core_accepts_on_normalised_latency(torch_lut_dir,
     chosen = out.verification.tried[-1]["devices"]["cpu-torch"]
     assert chosen["decided_on"] == "normalised" and chosen["decided_ms"] <= budget
     assert chosen["host_speed"]["factor"] > 1.1  # the busy core is seen for what it is
+# ---- the evaluated.csv cache is keyed by what the fitness depends on (issue 14, 1b) ----------------------
+
+def _counting(fn, calls):
+    def counted(genomes):
+        calls.append(len(genomes))
+        return fn(genomes)
+    return counted
+
+
+def test_evaluated_cache_is_reused_only_under_the_same_fitness_key(tmp_path):
+    import csv
+
+    cons = build_constraints(SPACE, params="20k")
+    out = tmp_path / "arch.yaml"
+    calls = []
+    run = dict(settings=SETTINGS, strategy="evolution", seed=1, verify=False)
+    search_architecture(SPACE, cons, _counting(toy_fitness, calls), out, fitness_key={"fitness_key": "A"}, **run)
+    assert sum(calls) > 0
+    calls.clear()
+    again = search_architecture(SPACE, cons, _counting(toy_fitness, calls), out, fitness_key={"fitness_key": "A"}, **run)
+    assert sum(calls) == 0 and again.stale_cache is None  # a rerun re-evaluates nothing
+    # another supernet (here: another fitness) under the same -o: nothing of the old cache may be reused
+    other = search_architecture(SPACE, cons, size_blind_fitness, out, fitness_key={"fitness_key": "B" * 64}, **run)
+    assert other.stale_cache == tmp_path / "arch.evaluated.A.csv" and other.stale_cache.is_file()
+    with open(out.with_name("arch.evaluated.csv")) as f:
+        rows = list(csv.DictReader(f))
+    genomes = np.stack([Arch.from_hex(r["genome"]).array() for r in rows])
+    np.testing.assert_allclose([float(r["val_rmse"]) for r in rows], size_blind_fitness(genomes), rtol=1e-5)
+    assert other.arch.meta["search"]["val_rmse"] == pytest.approx(float(size_blind_fitness(other.arch.array()[None])[0]))
+
+
+def test_an_unkeyed_cache_from_before_is_moved_aside(tmp_path):
+    out = tmp_path / "arch.yaml"
+    (tmp_path / "arch.evaluated.csv").write_text("genome,val_rmse\n" + f"{SPACE.sample(0).to_hex()},0.0\n")
+    res = search_architecture(SPACE, build_constraints(SPACE, params="20k"), toy_fitness, out, SETTINGS, "evolution",
+                              seed=1, verify=False, fitness_key={"fitness_key": "K"})
+    assert res.stale_cache == tmp_path / "arch.evaluated.unkeyed.csv"
+    assert res.arch.meta["search"]["val_rmse"] > 0.0
+
+
+def test_fitness_key_follows_checkpoint_and_data(tmp_path):
+    from dcnas_deploy.presets import load_preset
+    from dcnas_deploy.search.inputs import fitness_identity
+
+    preset = load_preset("demo")
+    for name, data in (("a", b"weights-1"), ("b", b"weights-1"), ("c", b"weights-2")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "checkpoint.pt").write_bytes(data)
+    key = {n: fitness_identity(tmp_path / n, preset, "rmse")["fitness_key"] for n in "abc"}
+    assert key["a"] == key["b"] != key["c"]
+    other_data = preset.with_overrides({"data.val_crops": 3})
+    assert fitness_identity(tmp_path / "a", other_data, "rmse")["fitness_key"] != key["a"]
+    assert fitness_identity(tmp_path / "a", preset, "l1")["fitness_key"] != key["a"]
+
+
+def test_verify_max_below_one_is_refused_not_blamed_on_the_lut(tmp_path):
+    with pytest.raises(ConfigError, match="verify_max must be ≥ 1 .*--no-verify"):
+        search_architecture(SPACE, build_constraints(SPACE, params="20k"), toy_fitness, tmp_path / "a.yaml",
+                            SETTINGS, "evolution", verify_max=0)
+
+
+def test_cli_search_over_another_supernet_never_returns_the_cached_winner(tmp_path, one_thread):
+    """The issue's reproduction through the CLI: `search -o X` after a search of another supernet under X."""
+    from typer.testing import CliRunner
+
+    from dcnas_deploy.cli.main import app
+    from dcnas_deploy.presets import load_preset
+    from dcnas_deploy.train.supernet import train_supernet
+
+    tiny = {"data.spec": "synthetic:n=4,size=32", "data.batch_size": 2, "data.val_crops": 2, "data.val_batch": 2,
+            "training.steps": 2, "training.threads": 1, "sampling.warmup_steps": 2, "sampling.strategy": "uniform"}
+    for name, seed in (("a", 0), ("b", 1)):
+        train_supernet(load_preset("demo").with_overrides({**tiny, "training.seed": seed}), tmp_path / name,
+                       progress=False)
+    args = ["--params", "0.3M", "--iterations", "1", "--population", "4", "--no-verify", "-o", str(tmp_path / "x.yaml")]
+    runner = CliRunner()
+    first = runner.invoke(app, ["search", "--supernet", str(tmp_path / "a"), *args])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, ["search", "--supernet", str(tmp_path / "b"), *args])
+    assert second.exit_code == 0, second.output
+    text = " ".join(second.output.split())
+    assert "was scored with another supernet or validation data; it was moved to" in text
+    assert len(list(tmp_path.glob("x.evaluated.*.csv"))) == 1
+    again = runner.invoke(app, ["search", "--supernet", str(tmp_path / "b"), *args])
+    assert again.exit_code == 0 and "moved to" not in again.output
+    bad = runner.invoke(app, ["search", "--supernet", str(tmp_path / "b"), *args[:-2], "--population", "5000",
+                              "-o", str(tmp_path / "y.yaml")])
+    assert bad.exit_code == 2 and "search.init_pool: 200 must be ≥ search.population (5000)" in bad.output

@@ -450,3 +450,25 @@ def test_train_arch_refuses_mismatched_space_and_supernet(supernet_run, tmp_path
         train_arch(SearchSpace().sample(1), load_preset("tiny-x8"), tmp_path / "y", init="supernet",
                    supernet=supernet_run[0], progress=False)
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_no_profile_on_a_cpu_warns_and_reports_the_step_cost(monkeypatch):
+    """Without --profile, train/train-supernet run the GPU preset: say so, then say what a step costs here."""
+    from dcnas_deploy.cli import train_cmds
+    from dcnas_deploy.cli.common import console
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    gpu = load_preset(train_cmds.DEFAULT_PRESET)
+    assert train_cmds._cpu_cost_watch(gpu, "tiny-x8", False, 100) is None      # chosen on purpose: no warning
+    assert train_cmds._cpu_cost_watch(load_preset("demo"), None, False, 100) is None
+    assert train_cmds._cpu_cost_watch(gpu, None, True, 100) is None             # resuming a run: its own choice
+    with console.capture() as cap:
+        watch = train_cmds._cpu_cost_watch(gpu, None, False, 100)
+        watch(1)
+        time.sleep(0.05)
+        watch(2)
+        watch(3)
+    text = " ".join(cap.get().split())
+    assert "no --profile given, so this runs tiny-x8, the paper's GPU preset" in text
+    assert "--profile demo" in text and "--profile cpu-x8" in text
+    assert text.count("one step took") == 1 and "the 98 steps left would take about" in text

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Literal
 
 import typer
 
-from dcnas_deploy.cli.common import console, user_errors
+from dcnas_deploy.cli.common import Number, console, print_json, user_errors
+
+Scale = Literal[2, 4, 8, 16]
+"""The search space's upscaling factors (a parse-time choice)."""
 
 arch_app = typer.Typer(help="Create, inspect and validate architecture YAML files.", no_args_is_help=True)
 
@@ -29,11 +32,13 @@ def parse_hw(text: str) -> tuple:
 
 @arch_app.command("sample")
 @user_errors
-def sample(seed: int = typer.Option(0, help="Random seed."),
+def sample(seed: int = typer.Option(0, parser=Number(int, min=0), help="Random seed."),
            out: Path = typer.Option(..., "-o", "--out", help="Where to write the YAML.")) -> None:
     """Write a uniformly random architecture."""
+    from dcnas_deploy.fileio import check_output_path
     from dcnas_deploy.space import SearchSpace
 
+    check_output_path(out, "--out", suffixes=(".yaml", ".yml"))
     arch = SearchSpace().sample(seed)
     arch.to_yaml(out)
     console.print(f"wrote {out}")
@@ -55,18 +60,28 @@ def validate(path: Path) -> None:
 @arch_app.command("show")
 @user_errors
 def show(path: Path,
-         width: int = typer.Option(8, help="Base width C (stage widths C·2^i)."),
-         scale: int = typer.Option(8, help="Upscaling factor."),
+         width: int = typer.Option(8, parser=Number(int, min=4, max=256), help="Base width C (stage widths C·2^i)."),
+         scale: Scale = typer.Option(8, help="Upscaling factor."),
          hr: str = typer.Option("256x256", help="HR size HxW for MACs."),
-         ops: bool = typer.Option(False, "--ops", help="Also list every live op.")) -> None:
+         ops: bool = typer.Option(False, "--ops", help="Also list every live op."),
+         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of a table.")) -> None:
     """Table of stages, live ops, params and MACs."""
-    from rich.table import Table
-
     from dcnas_deploy.space import Arch, SearchSpace
-    from dcnas_deploy.space.genes import LEVELS, SLOTS
 
     arch = Arch.from_yaml(path)
     space = SearchSpace(width=width, scale=scale, hr_size=parse_hw(hr))
+    summary = arch_summary(space, arch)
+    if as_json:
+        print_json({"path": str(path), "width": width, "scale": scale, "hr": list(space.hr_size), **summary})
+        return
+    _print_summary(summary, f"{path}  (C={width}, x{scale}, HR {space.hr_size[0]}x{space.hr_size[1]})",
+                   ops)
+
+
+def arch_summary(space, arch) -> dict:
+    """Per-stage blocks, fusion, liveness, live ops, params and MACs, the rest, the total, and every live op."""
+    from dcnas_deploy.space.genes import LEVELS, SLOTS
+
     live = space.live_ops(arch)
     by_stage: dict = {}
     for lo in live:
@@ -75,28 +90,43 @@ def show(path: Path,
         agg[0] += 1
         agg[1] += lo.op.params
         agg[2] += lo.op.macs
-    table = Table(title=f"{path}  (C={width}, x{scale}, HR {space.hr_size[0]}x{space.hr_size[1]})")
-    for col in ("stage", "blocks", "fusion", "live ops", "params", "MMACs"):
-        table.add_column(col, justify="right" if col in ("live ops", "params", "MMACs") else "left", no_wrap=True)
+    stages = []
     for branch in ("target_encoder", "guide_encoder", "decoder"):
         levels = range(LEVELS) if branch != "decoder" else range(LEVELS - 1, -1, -1)
         for lv in levels:
-            key = f"{branch}.stage{lv}"
-            n, p, m = by_stage.get(key, (0, 0, 0))
-            blocks = " ".join(arch.block(branch, lv, s) for s in range(SLOTS))
-            fusion = arch.fusion(lv) if branch == "decoder" else ""
-            alive = _stage_live(space, arch, branch, lv)
-            label = f"{branch.split('_')[0]} s{lv}" + ("" if alive else " [dim](dead)[/]")
-            table.add_row(label, blocks, fusion, str(n), f"{p:,}", f"{m / 1e6:.1f}")
+            n, p, m = by_stage.get(f"{branch}.stage{lv}", (0, 0, 0))
+            stages.append({"stage": f"{branch}.stage{lv}", "blocks": [arch.block(branch, lv, s) for s in range(SLOTS)],
+                           "fusion": arch.fusion(lv) if branch == "decoder" else None,
+                           "alive": _stage_live(space, arch, branch, lv), "live_ops": n, "params": p, "macs": m})
     rest = [v for k, v in by_stage.items() if ".stage" not in k]
-    table.add_row("stems, samplers, head, lr_up", "", "", str(sum(v[0] for v in rest)),
-                  f"{sum(v[1] for v in rest):,}", f"{sum(v[2] for v in rest) / 1e6:.1f}")
-    table.add_row("[b]total[/]", "", "", str(len(live)), f"[b]{space.params(arch):,}[/]",
-                  f"[b]{space.macs(arch) / 1e6:.1f}[/]")
+    return {"stages": stages,
+            "other": {"live_ops": sum(v[0] for v in rest), "params": sum(v[1] for v in rest),
+                      "macs": sum(v[2] for v in rest)},
+            "total": {"live_ops": len(live), "params": space.params(arch), "macs": space.macs(arch)},
+            "ops": [{"role": lo.role, "op": lo.op.key, "params": lo.op.params, "macs": lo.op.macs} for lo in live]}
+
+
+def _print_summary(summary: dict, title: str, ops: bool) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("stage", "blocks", "fusion", "live ops", "params", "MMACs"):
+        table.add_column(col, justify="right" if col in ("live ops", "params", "MMACs") else "left", no_wrap=True)
+    for st in summary["stages"]:
+        branch, level = st["stage"].split(".stage")
+        label = f"{branch.split('_')[0]} s{level}" + ("" if st["alive"] else " [dim](dead)[/]")
+        table.add_row(label, " ".join(st["blocks"]), st["fusion"] or "", str(st["live_ops"]), f"{st['params']:,}",
+                      f"{st['macs'] / 1e6:.1f}")
+    rest, total = summary["other"], summary["total"]
+    table.add_row("stems, samplers, head, lr_up", "", "", str(rest["live_ops"]), f"{rest['params']:,}",
+                  f"{rest['macs'] / 1e6:.1f}")
+    table.add_row("[b]total[/]", "", "", str(total["live_ops"]), f"[b]{total['params']:,}[/]",
+                  f"[b]{total['macs'] / 1e6:.1f}[/]")
     console.print(table)
     if ops:
-        for lo in live:
-            console.print(f"  {lo.role:36s} {lo.op.key:32s} params={lo.op.params:,} MACs={lo.op.macs:,}")
+        for op in summary["ops"]:
+            console.print(f"  {op['role']:36s} {op['op']:32s} params={op['params']:,} MACs={op['macs']:,}",
+                          markup=False)
 
 
 def _stage_live(space, arch, branch: str, level: int) -> bool:

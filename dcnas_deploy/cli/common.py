@@ -1,14 +1,18 @@
-"""Shared CLI plumbing: the console and error-to-exit-code handling."""
+"""Shared CLI plumbing: the consoles, parameter types checked at parse time, and error-to-exit-code handling."""
 from __future__ import annotations
 
 import functools
-from typing import Callable, TypeVar
+import json
+import math
+from pathlib import Path
+from typing import Any, Callable, Optional, TypeVar
 
 import typer
-from rich.console import Console
 
-console = Console()
-err_console = Console(stderr=True)
+from dcnas_deploy.terminal import make_console
+
+console = make_console()
+err_console = make_console(stderr=True)
 
 F = TypeVar("F", bound=Callable)
 
@@ -39,7 +43,7 @@ _show_dcnas_warnings()
 
 def fail(message: str, code: int = 2) -> "typer.Exit":
     """Print an error in red and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}")
+    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
     return typer.Exit(code)
 
 
@@ -53,10 +57,66 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except DcnasError as exc:
-            raise fail(str(exc)) from None
+            raise fail(_escape(str(exc))) from None
         except FileNotFoundError as exc:
-            raise fail(f"file not found: {exc.filename or exc}") from None
+            raise fail(_escape(f"file not found: {exc.filename or exc}")) from None
+        except (IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+            raise fail(_escape(f"cannot use {exc.filename}: {exc.strerror}; give another path")) from None
         except KeyboardInterrupt:
             raise fail("interrupted; finished work was saved, rerun the same command to resume", 130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _escape(text: str) -> str:
+    """Text with rich markup characters escaped (messages quote user input such as '[x]')."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
+class Number:
+    """Option parser (`typer.Option(parser=Number(int, min=0))`): an int, or a finite float, inside bounds.
+
+    Unlike typer's min/max, the message names the offending value and the allowed range; NaN and inf
+    are refused (click's FloatRange lets NaN through every bound).
+    """
+
+    def __init__(self, kind: type = float, min: Optional[float] = None, max: Optional[float] = None,
+                 min_open: bool = False, max_open: bool = False):
+        self.kind, self.min, self.max, self.min_open, self.max_open = kind, min, max, min_open, max_open
+        self.__name__ = kind.__name__
+
+    def __call__(self, value: Any) -> Any:
+        """The value converted; ValueError (shown by click with the option's name) when it is not allowed."""
+        noun = "an integer" if self.kind is int else "a number"
+        try:
+            v = self.kind(value) if self.kind is float or isinstance(value, int) else int(str(value).strip())
+        except (TypeError, ValueError):
+            raise ValueError(f"{value!r} is not {noun}; give {noun}{self._range()}") from None
+        if self.kind is float and not math.isfinite(v):
+            raise ValueError(f"{value!r} is not a finite number; give a plain number{self._range()}")
+        if self.min is not None and (v <= self.min if self.min_open else v < self.min) \
+                or self.max is not None and (v >= self.max if self.max_open else v > self.max):
+            raise ValueError(f"{value!r} is out of range; give {noun}{self._range()}")
+        return v
+
+    def _range(self) -> str:
+        lo = "" if self.min is None else f"{'>' if self.min_open else '≥'} {self.min:g}"
+        hi = "" if self.max is None else f"{'<' if self.max_open else '≤'} {self.max:g}"
+        return f" {' and '.join(p for p in (lo, hi) if p)}" if lo or hi else ""
+
+
+def require_run(run: Path, option: str) -> Path:
+    """`run` if it holds a training run (checkpoint.pt); else a ConfigError saying what to give instead."""
+    from dcnas_deploy.errors import ConfigError
+
+    if not (Path(run) / "checkpoint.pt").is_file():
+        raise ConfigError(f"{option} {run}: no checkpoint.pt there; give the run directory of "
+                          f"`dcnas-deploy train-supernet --out DIR` (it holds checkpoint.pt and preset.yaml)")
+    return Path(run)
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable result on stdout (plain print: no wrapping, no markup)."""
+    print(json.dumps(data, indent=2, default=str))

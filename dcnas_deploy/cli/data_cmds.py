@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Literal, Optional
 
 import typer
 
-from dcnas_deploy.cli.common import console, user_errors
+from dcnas_deploy.cli.common import Number, console, user_errors
 
 MODEL_HELP = ("bicubic | guided-filter | jbu (parameters as name:key=value,...) or a model file "
               "(.pt/.onnx/.xml/.tflite once their loaders are installed)")
@@ -17,37 +17,64 @@ def _fmt(v: float) -> str:
     return "—" if v != v else ("inf" if v == float("inf") else f"{v:.4f}")
 
 
+def _protocol(name: str) -> str:
+    """--protocol checked at parse time."""
+    from dcnas_deploy.data.protocols import get_protocol
+
+    get_protocol(name)
+    return name
+
+
 def evaluate_cmd(
     model: List[str] = typer.Option(..., "--model", "-m", help=MODEL_HELP + ". Repeat to compare several."),
     data: str = typer.Option("synthetic", "--data", "-d", help=DATA_HELP),
-    scale: int = typer.Option(8, "--scale", "-s", min=1, help="Upsampling factor (the paper uses 4, 8, 16)."),
-    split: str = typer.Option("test", "--split", help="train | val | test | all (nyu also: trainval)."),
+    scale: int = typer.Option(8, "--scale", "-s", parser=Number(int, min=1, max=64),
+                              help="Upsampling factor (the paper uses 4, 8, 16)."),
+    split: Literal["train", "val", "test", "all", "trainval"] = typer.Option(
+        "test", "--split", help="train | val | test | all (nyu also: trainval)."),
     per_image: bool = typer.Option(False, "--per-image", help="Also print one row per image."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write results JSON here and a CSV beside it."),
     save_images: Optional[Path] = typer.Option(None, "--save-images",
                                                help="Folder for side-by-side PNGs (guide/LR/output/GT/error)."),
-    noise: float = typer.Option(0.0, "--noise", min=0.0,
+    noise: float = typer.Option(0.0, "--noise", parser=Number(float, min=0.0),
                                 help="Gaussian noise level on the LR (paper §IV-B uses 25: σ = 5/255 of the GT range)."),
     synthetic_lr: bool = typer.Option(False, "--synthetic-lr",
                                       help="Ignore real LR captures (RGB-D-D) and bicubic-downsample the HR instead."),
-    protocol: Optional[str] = typer.Option(None, "--protocol",
+    real_lr: Literal["resize-first", "direct"] = typer.Option(
+        "resize-first", "--real-lr", help="How real LR captures are used: resize-first (resize the capture to "
+                                          "HR/scale, as DCNAS/SGNet) or direct (upsample the capture itself, as DCTNet)."),
+    real_lr_any_scale: bool = typer.Option(False, "--real-lr-any-scale",
+                                           help="Allow real LR at ×8/×16 (no published protocol; refused otherwise)."),
+    protocol: Optional[str] = typer.Option(None, "--protocol", parser=_protocol,
                                            help="Override the scoring protocol: nyu | rgbdd | middlebury | metres | raw."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Score only the first N images."),
+    limit: Optional[int] = typer.Option(None, "--limit", parser=Number(int, min=1), help="Score only the first N images."),
 ) -> None:
     """Score upsamplers on a dataset with its published protocol (RMSE, MAE, PSNR, SSIM)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
     from dcnas_deploy.data.evaluation import evaluate, save_results, slug
+    from dcnas_deploy.data.real_lr import check_real_lr
     from dcnas_deploy.data.registry import open_dataset
+    from dcnas_deploy.fileio import check_output_path
+    from dcnas_deploy.terminal import LineProgress
     from dcnas_deploy.upsamplers import create_upsampler
 
+    if out is not None:
+        check_output_path(out, "--out", suffixes=(".json",))
+        check_output_path(out.with_suffix(".csv"), "--out (its CSV)")
+    if save_images is not None:
+        check_output_path(save_images, "--save-images", folder=True)
     dataset = open_dataset(data, split, protocol=protocol, limit=limit)
+    check_real_lr(dataset.has_real_lr and not synthetic_lr, scale, real_lr, real_lr_any_scale)
     upsamplers = [(spec, create_upsampler(spec, scale)) for spec in model]
-    console.print(f"[bold]{dataset.describe()}[/] — ×{scale}" + (f", noise level {noise:g}" if noise else ""))
+    lr_note = f", real LR {real_lr}" if dataset.has_real_lr and not synthetic_lr else ""
+    console.print(f"[bold]{dataset.describe()}[/] — ×{scale}" + (f", noise level {noise:g}" if noise else "") + lr_note)
+    for note in dataset.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
     results = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, transient=True) as progress:
+    with LineProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=console, transient=True) as progress:
         for spec, up in upsamplers:
             task = progress.add_task(f"{spec}", total=len(dataset))
             img_dir = None
@@ -55,7 +82,8 @@ def evaluate_cmd(
                 img_dir = save_images / slug(spec) if len(upsamplers) > 1 else save_images
             results.append(evaluate(up, dataset, scale, noise_level=noise, use_real_lr=not synthetic_lr,
                                     save_images=img_dir, model_name=spec, dataset_name=data,
-                                    on_image=lambda _r, t=task: progress.advance(t)))
+                                    on_image=lambda _r, t=task: progress.advance(t), real_lr_mode=real_lr,
+                                    real_lr_any_scale=real_lr_any_scale))
     unit = dataset.protocol.unit
     if per_image:
         for res in results:
@@ -103,7 +131,7 @@ def upsample_cmd(
     rgb: Path = typer.Option(..., "--rgb", help="High-resolution RGB guide (PNG/JPEG/...)."),
     output: Path = typer.Option(..., "--output", "-o", help="Output depth (.png keeps the input PNG's bit depth; "
                                                              ".npy/.pfm float32)."),
-    scale: Optional[int] = typer.Option(None, "--scale", "-s", min=1,
+    scale: Optional[int] = typer.Option(None, "--scale", "-s", parser=Number(int, min=1, max=64),
                                         help="Upsampling factor; default: guide size / LR size."),
     preview: Optional[Path] = typer.Option(None, "--preview", help="Also write a side-by-side PNG (guide/LR/output)."),
 ) -> None:
@@ -111,10 +139,16 @@ def upsample_cmd(
     import numpy as np
 
     from dcnas_deploy.data.holes import invalid_mask
-    from dcnas_deploy.data.io import read_depth_file, read_guide, write_depth
+    from dcnas_deploy.data.io import check_depth_output, read_depth_file, read_guide, write_depth
+    from dcnas_deploy.fileio import check_output_path
     from dcnas_deploy.upsamplers import create_upsampler
 
+    inputs = [depth, rgb, Path(model) if Path(model).suffix else None]
+    check_output_path(output, "--output", suffixes=(".png", ".npy", ".pfm"), inputs=inputs)
+    if preview is not None:
+        check_output_path(preview, "--preview", suffixes=(".png",), inputs=[*inputs, output])
     lr, fmt = read_depth_file(depth)
+    check_depth_output(output, fmt if output.suffix.lower() == ".png" else None)
     guide = read_guide(rgb)
     full = guide.shape[:2]
     guide, s = _guide_for(guide, lr.shape, scale)

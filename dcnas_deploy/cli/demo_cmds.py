@@ -5,23 +5,27 @@ from pathlib import Path
 
 import typer
 
-from dcnas_deploy.cli.common import console, user_errors
+from dcnas_deploy.cli.common import Number, console, user_errors
 
 
 def demo(device: str = typer.Option("cpu", "--device", "-d", help="Device profile to profile, search for and verify on."),
          out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run folder (finished stages are reused)."),
          preset: str = typer.Option("demo", "--preset", help="Preset name or YAML."),
-         calibrate: int = typer.Option(20, help="Whole networks measured to calibrate a newly profiled LUT."),
-         budget_percentile: float = typer.Option(50.0, min=1.0, max=100.0, help="Latency budget: this percentile of "
-                                                 "the space's LUT latency over random paths (50 = median)."),
+         calibrate: int = typer.Option(20, parser=Number(int, min=0),
+                                       help="Whole networks measured to calibrate a newly profiled LUT."),
+         budget_percentile: float = typer.Option(50.0, parser=Number(float, min=1.0, max=100.0),
+                                                 help="Latency budget: this percentile of the space's LUT latency "
+                                                      "over random paths (50 = median)."),
          force: bool = typer.Option(False, "--force", help="Redo every stage."),
          quick: bool = typer.Option(False, "--quick", help="Smoke-test timing protocol (tests); latencies not meaningful."),
          ) -> None:
     """Profile → train supernet → search under the space's median latency → verify → retrain → export → benchmark → report."""
     import time
 
+    from dcnas_deploy.fileio import check_output_path
     from dcnas_deploy.pipeline.demo import DemoSettings, run_demo
 
+    check_output_path(out, "--out", folder=True)
     t0 = time.perf_counter()
     report = run_demo(DemoSettings(out=out, preset=preset, device=device, calibrate=calibrate, quick=quick,
                                    budget_percentile=budget_percentile, force=force), log=lambda m: console.print(m, markup=False, highlight=False))

@@ -6,17 +6,20 @@ from typing import Optional
 
 import typer
 
-from dcnas_deploy.cli.common import console, user_errors
+from dcnas_deploy.cli.arch_cmds import Scale
+from dcnas_deploy.cli.common import Number, console, print_json, user_errors
 
 lut_app = typer.Typer(help="Inspect and re-check latency LUTs.", no_args_is_help=True)
 
 
 def progress_bars():
-    """A rich Progress with ETA and a callback for profile_device's (stage, advance, total)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    """Progress bars with ETA (lines when piped) and a callback for profile_device's (stage, advance, total)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    bars = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("ETA"), TimeRemainingColumn(), console=console)
+    from dcnas_deploy.terminal import LineProgress
+
+    bars = LineProgress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TextColumn("ETA"), TimeRemainingColumn(), console=console)
     tasks: dict = {}
 
     def advance(stage: str, n: int, total: int) -> None:
@@ -28,19 +31,22 @@ def progress_bars():
 
 
 def profile(device: str = typer.Option("cpu", "--device", "-d", help="Device profile name or YAML path."),
-            width: int = typer.Option(8, help="Base width C of the search space."),
+            width: int = typer.Option(8, parser=Number(int, min=4, max=256), help="Base width C of the search space."),
             hr: str = typer.Option("256x256", help="HR input size HxW the LUT is valid for."),
-            scale: int = typer.Option(8, help="Upscaling factor."),
-            calibrate: int = typer.Option(30, min=0, help="Whole networks the calibration fits (a rerun measures only the ones missing)."),
+            scale: Scale = typer.Option(8, help="Upscaling factor."),
+            calibrate: int = typer.Option(30, parser=Number(int, min=0),
+                                          help="Whole networks the calibration fits (a rerun measures only the ones missing)."),
             out: Optional[Path] = typer.Option(None, "--out", "-o", help="LUT file (default luts/<device>-c<C>-<H>x<W>-x<s>.yaml)."),
             force: bool = typer.Option(False, "--force", help="Re-measure everything instead of only what is missing."),
-            threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Override the profile's thread count."),
+            threads: Optional[int] = typer.Option(None, "--threads", parser=Number(int, min=1),
+                                                  help="Override the profile's thread count."),
             quick: bool = typer.Option(False, "--quick", help="Smoke-test protocol (5 runs): NOT for real tables; recorded in the file."),
             ) -> None:
     """Measure every op of the space on a device, calibrate on whole networks, write the LUT."""
     import time
 
     from dcnas_deploy.cli.arch_cmds import parse_hw
+    from dcnas_deploy.fileio import check_output_path
     from dcnas_deploy.lut.profiler import calibration_plot_path, profile_device, reference_summary
     from dcnas_deploy.lut.table import default_lut_path, safe_name
     from dcnas_deploy.runtimes.devices import load_device
@@ -49,7 +55,7 @@ def profile(device: str = typer.Option("cpu", "--device", "-d", help="Device pro
 
     prof = load_device(device).with_threads(threads)
     space = SearchSpace(width=width, scale=scale, hr_size=parse_hw(hr))
-    out = out or default_lut_path(safe_name(prof.name), space)
+    out = check_output_path(out or default_lut_path(safe_name(prof.name), space), "--out", suffixes=(".yaml", ".yml"))
     console.print(f"profiling [b]{prof.name}[/] ({prof.runtime}:{prof.runtime_device}, {prof.precision}, "
                   f"{prof.threads} threads) → {out}")
     t0 = time.perf_counter()
@@ -80,7 +86,8 @@ def _print_calibration(lut) -> None:
 
 @lut_app.command("show")
 @user_errors
-def show(path: Path, top: int = typer.Option(10, help="How many of the slowest ops to list.")) -> None:
+def show(path: Path, top: int = typer.Option(10, parser=Number(int, min=1), help="How many of the slowest ops to list."),
+         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables.")) -> None:
     """Summary, slowest ops, kernel-size ratios and calibration figures of a LUT."""
     from rich.table import Table
 
@@ -88,6 +95,14 @@ def show(path: Path, top: int = typer.Option(10, help="How many of the slowest o
 
     lut = LUT.load(path)
     p, g = lut.provenance, lut.geometry
+    slowest = sorted(lut.ops.items(), key=lambda kv: -kv[1].median_ms)[:top]
+    if as_json:
+        cal = lut.calibration
+        print_json({"path": str(path), "device": lut.device, "geometry": g, "provenance": p, "ops": len(lut.ops),
+                    "slowest": [{"op": k, **t.to_dict()} for k, t in slowest], "kernel_ratios": kernel_ratios(lut),
+                    "calibration": None if cal is None else {"networks": len(cal.records), "scale": cal.scale,
+                                                             "offset_ms": cal.offset_ms, "errors": cal.errors}})
+        return
     host = p.get("host", {})
     console.print(f"[b]{path}[/]: device {lut.device.get('name')} ({p.get('runtime')} {p.get('runtime_version')}), "
                   f"width {g['width']}, HR {g['hr'][0]}x{g['hr'][1]}, x{g['scale']}")
@@ -104,7 +119,7 @@ def show(path: Path, top: int = typer.Option(10, help="How many of the slowest o
     table = Table(title=f"slowest {top} ops")
     for col in ("op", "median ms", "p10", "p90", "runs"):
         table.add_column(col, justify="left" if col == "op" else "right")
-    for key, t in sorted(lut.ops.items(), key=lambda kv: -kv[1].median_ms)[:top]:
+    for key, t in slowest:
         table.add_row(key, f"{t.median_ms:.4f}", f"{t.p10_ms:.4f}", f"{t.p90_ms:.4f}", str(t.count))
     console.print(table)
     ratios = kernel_ratios(lut)
@@ -134,8 +149,9 @@ def kernel_ratios(lut) -> dict:
 
 @lut_app.command("check")
 @user_errors
-def check(path: Path, archs: int = typer.Option(10, min=1, help="Random architectures to re-measure now."),
-          seed: int = typer.Option(12345, help="Seed for the architectures (not the calibration ones)."),
+def check(path: Path, archs: int = typer.Option(10, parser=Number(int, min=1), help="Random architectures to re-measure now."),
+          seed: int = typer.Option(12345, parser=Number(int, min=0),
+                                   help="Seed for the architectures (not the calibration ones)."),
           quick: bool = typer.Option(False, "--quick", help="Smoke-test protocol.")) -> None:
     """Re-measure random architectures now (in turns with the LUT's reference network) and report the drift."""
     from dcnas_deploy.lut.check import check_lut

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 
 import typer
 
@@ -15,9 +16,24 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="rich" if sys.stderr.isatty() else None,  # plain usage errors and help in logs and pipes
 )
 
 _SKIP = {"main", "common"}
+
+
+def _version(value: bool) -> None:
+    if value:
+        from dcnas_deploy import __version__
+
+        print(f"dcnas-deploy {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the version and exit.")) -> None:
+    """Hardware-aware NAS and deployment for guided image super-resolution (DCNAS)."""
 
 
 def _register_all() -> None:

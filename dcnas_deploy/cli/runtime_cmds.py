@@ -7,52 +7,69 @@ from typing import Optional
 
 import typer
 
-from dcnas_deploy.cli.common import console, user_errors
+from dcnas_deploy.cli.arch_cmds import Scale
+from dcnas_deploy.cli.common import Number, console, fail, print_json, user_errors
 
 
 def devices(
     check: bool = typer.Option(True, "--check/--no-check", help="Probe whether each device is reachable now."),
+    as_json: bool = typer.Option(False, "--json", help="Print the list as JSON instead of a table."),
 ) -> None:
     """List device profiles (devices/*.yaml and $DCNAS_DEVICES) and whether each is reachable now."""
     from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
     from dcnas_deploy.errors import DcnasError
     from dcnas_deploy.runtimes.connections import check_reachable
     from dcnas_deploy.runtimes.devices import DEFAULT_DEVICE, device_dirs, known_devices, load_device
+    from dcnas_deploy.terminal import status as spinner
 
-    table = Table(title="Device profiles", box=box.SIMPLE_HEAD, pad_edge=False,
-                  caption=f"* default device; profiles from {', '.join(str(d) for d in device_dirs())}")
-    for col in ("name", "runtime:device", "prec", "thr", "conn", "ok"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("why not / where", overflow="fold")
-    names = known_devices()
-    with console.status("checking devices...") if check else contextlib.nullcontext():
-        for name in names:
+    dirs = device_dirs()
+    rows, bad = [], []
+    with spinner(console, "checking devices...") if check and not as_json else contextlib.nullcontext():
+        for name in known_devices():
             try:
                 p = load_device(name)
             except DcnasError as exc:
-                table.add_row(name, "", "", "", "", "[red]bad[/]", f"[red]{exc}[/]")
+                bad.append(name)
+                rows.append({"name": name, "ok": None, "why": str(exc), "bad": True})
                 continue
-            if check:
-                ok, why = check_reachable(p)
-                status = "[green]yes[/]" if ok else "[yellow]no[/]"
-            else:
-                status, why = "?", "not checked"
-            label = p.name + (" *" if p.name == DEFAULT_DEVICE else "")
-            table.add_row(label, f"{p.runtime}:{p.runtime_device}", p.precision, str(p.threads), p.connection_kind,
-                          status, why)
-    console.print(table)
+            ok, why = check_reachable(p) if check else (None, "not checked")
+            rows.append({"name": p.name, "default": p.name == DEFAULT_DEVICE, "runtime": p.runtime,
+                         "runtime_device": p.runtime_device, "precision": p.precision, "threads": p.threads,
+                         "connection": p.connection_kind, "ok": ok, "why": why, "source": str(p.source)})
+    if as_json:
+        print_json({"folders": [str(d) for d in dirs], "devices": rows})
+    else:
+        table = Table(title="Device profiles", box=box.SIMPLE_HEAD, pad_edge=False,
+                      caption=f"* default device; profiles from {', '.join(str(d) for d in dirs)}")
+        for col in ("name", "runtime:device", "prec", "thr", "conn", "ok"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("why not / where", overflow="fold")
+        for r in rows:
+            if r.get("bad"):
+                table.add_row(r["name"], "", "", "", "", "[red]bad[/]", f"[red]{escape(r['why'])}[/]")
+                continue
+            ok = {True: "[green]yes[/]", False: "[yellow]no[/]", None: "?"}[r["ok"]]
+            table.add_row(r["name"] + (" *" if r["default"] else ""), f"{r['runtime']}:{r['runtime_device']}",
+                          r["precision"], str(r["threads"]), r["connection"], ok, escape(r["why"]))
+        console.print(table)
+    if bad:
+        raise fail(f"{len(bad)} device profile(s) could not be read: {', '.join(bad)} (see above); fix or remove "
+                   f"those files")
 
 
 def benchmark(
     model: Path = typer.Argument(..., help="Model file (.onnx, .xml, .tflite, .pt2) or ARCH.yaml to time end to end."),
     device: str = typer.Option("cpu", "--device", "-d", help="Device profile name (see `devices`) or path to a profile YAML."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Override the profile's fixed thread count."),
+    threads: Optional[int] = typer.Option(None, "--threads", parser=Number(int, min=1),
+                                          help="Override the profile's fixed thread count."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the result (with provenance) as JSON."),
     hr: Optional[str] = typer.Option(None, "--hr", help="HR size HxW for an ARCH.yaml input (default: its meta or 256x256)."),
-    width: Optional[int] = typer.Option(None, "--width", help="Base width for an ARCH.yaml input."),
-    scale: Optional[int] = typer.Option(None, "--scale", help="Scale for an ARCH.yaml input."),
+    width: Optional[int] = typer.Option(None, "--width", parser=Number(int, min=4, max=256),
+                                        help="Base width for an ARCH.yaml input."),
+    scale: Optional[Scale] = typer.Option(None, "--scale", help="Scale for an ARCH.yaml input."),
     reference: Optional[Path] = typer.Option(None, "--reference", help="A LUT of this device: time MODEL in turns "
                                              "with its reference network and report the host speed factor and the "
                                              "latency at the LUT's nominal speed."),
@@ -63,17 +80,20 @@ def benchmark(
     from rich import box
     from rich.table import Table
 
-    from dcnas_deploy.fileio import atomic_write_text
+    from dcnas_deploy.cli.arch_cmds import parse_hw
+    from dcnas_deploy.fileio import atomic_write_text, check_output_path
     from dcnas_deploy.runtimes.benchmark import benchmark as run_benchmark
     from dcnas_deploy.runtimes.devices import load_device
+    from dcnas_deploy.terminal import status
 
+    if json_out is not None:
+        check_output_path(json_out, "--json", suffixes=(".json",), inputs=[model])
+    hr_size = parse_hw(hr) if hr else None
     profile = load_device(device).with_threads(threads)
-    with console.status(f"timing {model.name} on {profile.name} ({profile.runtime} {profile.runtime_device}, "
-                        f"{profile.precision}, {profile.threads} threads)..."):
-        from dcnas_deploy.cli.arch_cmds import parse_hw
-
-        result = run_benchmark(model, profile, options={"hr_size": parse_hw(hr) if hr else None, "width": width,
-                                                        "scale": scale}, reference_lut=reference)
+    with status(console, f"timing {model.name} on {profile.name} ({profile.runtime} {profile.runtime_device}, "
+                         f"{profile.precision}, {profile.threads} threads)..."):
+        result = run_benchmark(model, profile, options={"hr_size": hr_size, "width": width, "scale": scale},
+                               reference_lut=reference)
     t = result.timing
     table = Table(title=f"{model.name} on {profile.name}", box=box.SIMPLE_HEAD,
                   caption=f"{profile.runtime}:{profile.runtime_device}, {profile.precision}, "

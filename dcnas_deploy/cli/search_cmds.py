@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Literal, Optional
 
 import typer
 
-from dcnas_deploy.cli.common import console, user_errors
+from dcnas_deploy.cli.common import Number, console, require_run, user_errors
+
+
+Strategy = Literal["evolution+predictor", "evolution", "random"]
 
 
 def search(supernet: Path = typer.Option(..., "--supernet", help="Run directory of `dcnas-deploy train-supernet`."),
@@ -16,12 +19,15 @@ def search(supernet: Path = typer.Option(..., "--supernet", help="Run directory 
            params: Optional[str] = typer.Option(None, "--params", help="Parameter budget (0.6M, 600k)."),
            macs: Optional[str] = typer.Option(None, "--macs", help="MAC budget (2G) at --hr."),
            hr: Optional[str] = typer.Option(None, "--hr", help="Deployment HR size HxW the LUT/MACs are costed at (default: the preset's space.hr_size)."),
-           strategy: str = typer.Option("evolution+predictor", help="evolution+predictor | evolution | random."),
-           iterations: Optional[int] = typer.Option(None, help="Override the preset's search iterations."),
-           population: Optional[int] = typer.Option(None, help="Override the preset's population size."),
-           seed: int = typer.Option(0, help="Search seed."),
+           strategy: Strategy = typer.Option("evolution+predictor", help="evolution+predictor | evolution | random."),
+           iterations: Optional[int] = typer.Option(None, parser=Number(int, min=1),
+                                                    help="Override the preset's search iterations."),
+           population: Optional[int] = typer.Option(None, parser=Number(int, min=2),
+                                                    help="Override the preset's population size."),
+           seed: int = typer.Option(0, parser=Number(int, min=0), help="Search seed."),
            verify: bool = typer.Option(True, "--verify/--no-verify", help="Measure the winners on each latency device."),
-           verify_max: int = typer.Option(10, help="Candidates to try on the device before giving up."),
+           verify_max: int = typer.Option(10, parser=Number(int, min=1),
+                                          help="Candidates to try on the device before giving up (skip with --no-verify)."),
            quick: bool = typer.Option(False, "--quick", help="Smoke-test timing protocol for the closed loop."),
            strict_raw: bool = typer.Option(False, "--strict-raw", help="Hold the raw measured time to the budget "
                                            "(default: the latency at the LUT's nominal speed, from a paired "
@@ -30,11 +36,27 @@ def search(supernet: Path = typer.Option(..., "--supernet", help="Run directory 
                                               "network, all fusions none) be a candidate."),
            ) -> None:
     """Find the best architecture under latency/params/MACs budgets; verified on the device."""
-    from dataclasses import replace
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
     from dcnas_deploy.cli.arch_cmds import parse_hw
+    from dcnas_deploy.costs import parse_count, parse_latency
+    from dcnas_deploy.fileio import check_output_path
+    from dcnas_deploy.terminal import LineProgress
+
+    # everything checkable without torch, before the supernet is loaded
+    check_output_path(out, "--out", suffixes=(".yaml", ".yml"))
+    hr_size = parse_hw(hr) if hr else None
+    for text in latency:
+        parse_latency(text)
+    for text in (params, macs):
+        if text is not None:
+            parse_count(text)
+    require_run(supernet, "--supernet")
+    from dcnas_deploy.runtimes.devices import load_device
+
+    for name in device:
+        load_device(name)
+
     from dcnas_deploy.runtimes.protocol import QUICK, Protocol
     from dcnas_deploy.search.constraints import build_constraints
     from dcnas_deploy.search.evolution import SearchSettings
@@ -44,10 +66,11 @@ def search(supernet: Path = typer.Option(..., "--supernet", help="Run directory 
 
     inputs = load_supernet_inputs(supernet)
     sp = inputs.space
-    deploy = SearchSpace(width=sp.width, scale=sp.scale, hr_size=parse_hw(hr) if hr else sp.hr_size,
+    deploy = SearchSpace(width=sp.width, scale=sp.scale, hr_size=hr_size or sp.hr_size,
                          target_channels=sp.target_channels,
                          guide_channels=sp.guide_channels)
-    s = inputs.preset.search
+    # --population/--iterations go through the preset's own checks (topk ≤ population ≤ init_pool)
+    s = inputs.preset.with_overrides({"search.population": population, "search.iterations": iterations}).search
     if not (latency or params or macs):
         budgets = dict(s.constraints)
         latency = [v for k, v in budgets.items() if k.startswith("latency")]
@@ -55,12 +78,12 @@ def search(supernet: Path = typer.Option(..., "--supernet", help="Run directory 
         params, macs = budgets.get("params"), budgets.get("macs")
         console.print(f"no budget given: using the preset's {budgets}")
     constraints = build_constraints(deploy, latency, device, params, macs)
-    settings = SearchSettings.from_section(s, population=population or None, iterations=iterations)
+    settings = SearchSettings.from_section(s)
     for c in constraints:
         console.print(f"budget: {c.name} ≤ {c.format(c.budget)}")
     tau = _training_tau(inputs, constraints)
-    bar = Progress(TextColumn("search"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[best]}"),
-                   TextColumn("ETA"), TimeRemainingColumn(), console=console)
+    bar = LineProgress(TextColumn("search"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[best]}"),
+                       TextColumn("ETA"), TimeRemainingColumn(), console=console)
     task = bar.add_task("search", total=settings.iterations + 1, best="")
 
     def on_iteration(it, log):
@@ -74,9 +97,12 @@ def search(supernet: Path = typer.Option(..., "--supernet", help="Run directory 
         outcome = search_architecture(deploy, constraints, inputs.fitness, out, settings, strategy,
                                       inputs.scorer(tau) if tau is not None else None, seed, verify, verify_max,
                                       QUICK if quick else Protocol(), {"supernet": str(supernet)},
-                                      on_iteration=on_iteration, on_verify=None, strict_raw=strict_raw,
-                                      on_note=lambda line: console.print(f"[yellow]note:[/] {line}", highlight=False),
-                                      allow_bicubic=allow_bicubic)
+                                      on_iteration=on_iteration, on_verify=None, fitness_key=inputs.fitness_key,
+                                      strict_raw=strict_raw, allow_bicubic=allow_bicubic,
+                                      on_note=lambda line: console.print(f"[yellow]note:[/] {line}", highlight=False))
+    if outcome.stale_cache is not None:
+        console.print(f"note: the previous {outcome.files['evaluated'].name} was scored with another supernet or "
+                      f"validation data; it was moved to {outcome.stale_cache} and nothing in it was reused")
     for entry in outcome.verification.tried:
         on_verify(entry)
     meta = outcome.arch.meta["search"]

@@ -2,39 +2,69 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, List, Literal, Optional
 
 import typer
 
-from dcnas_deploy.cli.common import console, user_errors
+from dcnas_deploy.cli.common import Number, console, print_json, require_run, user_errors
 
 predictor_app = typer.Typer(help="Fit and evaluate the ranking predictor of a supernet run.", no_args_is_help=True)
 
-_PROFILE_HELP = "Preset name (profiles/NAME.yaml) or YAML path. Default: tiny-x8, or the run's own when resuming."
+DEFAULT_PRESET = "tiny-x8"
+CPU_PRESETS = "--profile demo (minutes on 2 cores) or --profile cpu-x8 (about 30 min)"
+_PROFILE_HELP = (f"Preset name (profiles/NAME.yaml) or YAML path. Default: {DEFAULT_PRESET} (the paper's GPU settings), "
+                 "or the run's own when resuming.")
+TrainDevice = Literal["auto", "cpu", "cuda"]
+Loss = Literal["hinge", "ranknet", "l1", "l2"]
 
 
 def _resolve_preset(profile: Optional[str], out: Path, resume: bool, overrides: dict, epochs: Optional[int],
                     steps_key: str):
     """The preset to run: --profile (or the run's own on --resume) with CLI overrides applied."""
     from dcnas_deploy.errors import ConfigError
+    from dcnas_deploy.fileio import check_output_path
     from dcnas_deploy.presets import load_preset
     from dcnas_deploy.train.rundir import RunDir
 
     if epochs is not None and overrides.get(steps_key) is not None:
         raise ConfigError("give --steps or --epochs, not both")
+    check_output_path(out, "--out", folder=True)
     if profile is None and resume and RunDir(out).preset_path.is_file():
         preset = RunDir(out).read_preset()
     else:
-        preset = load_preset(profile or "tiny-x8")
+        preset = load_preset(profile or DEFAULT_PRESET)
     preset = preset.with_overrides(overrides)
     if epochs is not None:
         from dcnas_deploy.train.supernet import steps_per_epoch
 
-        if epochs < 1:
-            raise ConfigError(f"--epochs must be ≥ 1, got {epochs}")
         preset = preset.with_overrides({steps_key: epochs * steps_per_epoch(preset)})
     return preset
+
+
+def _cpu_cost_watch(preset, profile: Optional[str], resume: bool, steps: int) -> Optional[Callable[[int], None]]:
+    """When no --profile picked the GPU preset on a CPU: warn now, and report what a step costs after two."""
+    if profile is not None or resume or preset.name != DEFAULT_PRESET or preset.training.device == "cuda":
+        return None
+    import torch
+
+    if preset.training.device == "auto" and torch.cuda.is_available():
+        return None
+    console.print(f"[yellow]warning:[/] no --profile given, so this runs {DEFAULT_PRESET}, the paper's GPU preset "
+                  f"({preset.data.patch_size}×{preset.data.patch_size} patches, batch {preset.data.batch_size}, "
+                  f"{steps} steps), on the CPU: a step takes minutes here. For a CPU run use {CPU_PRESETS}.")
+    marks: List[float] = []
+
+    def on_step(done: int) -> None:
+        marks.append(time.perf_counter())
+        if len(marks) == 2:
+            per = marks[1] - marks[0]
+            console.print(f"[yellow]measured:[/] one step took {per:.0f} s here; the {steps - done} steps left "
+                          f"would take about {per * (steps - done) / 3600:.1f} h. Ctrl-C and rerun with {CPU_PRESETS} "
+                          f"unless that is what you want.")
+
+    return on_step
 
 
 def _summary(result: dict, what: str) -> None:
@@ -59,11 +89,13 @@ def train_supernet_cmd(
         profile: Optional[str] = typer.Option(None, "--profile", "-p", help=_PROFILE_HELP),
         data: Optional[str] = typer.Option(None, help="Dataset spec (synthetic, nyu:PATH, ...); overrides data.spec."),
         constraint: Optional[str] = typer.Option(None, help="Cost τ constrains: params, macs or latency:DEVICE."),
-        steps: Optional[int] = typer.Option(None, help="Total steps (overrides training.steps)."),
-        epochs: Optional[int] = typer.Option(None, help="Total epochs (one patch per training image each)."),
-        seed: Optional[int] = typer.Option(None, help="Seed (overrides training.seed)."),
-        device: Optional[str] = typer.Option(None, help="auto, cpu or cuda (overrides training.device)."),
-        nproc: int = typer.Option(1, help="Data-parallel processes to spawn (gloo on CPU, NCCL on GPUs)."),
+        steps: Optional[int] = typer.Option(None, parser=Number(int, min=1), help="Total steps (overrides training.steps)."),
+        epochs: Optional[int] = typer.Option(None, parser=Number(int, min=1),
+                                             help="Total epochs (one patch per training image each)."),
+        seed: Optional[int] = typer.Option(None, parser=Number(int, min=0), help="Seed (overrides training.seed)."),
+        device: Optional[TrainDevice] = typer.Option(None, help="auto, cpu or cuda (overrides training.device)."),
+        nproc: int = typer.Option(1, parser=Number(int, min=1, max=256),
+                                  help="Data-parallel processes to spawn (gloo on CPU, NCCL on GPUs)."),
         resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar.")) -> None:
     """Train a weight-sharing supernet (paper Alg. 1): uniform warm-up, then predictor-guided sampling."""
@@ -77,7 +109,8 @@ def train_supernet_cmd(
         console.print(f"supernet [bold]{preset.name}[/]: width {preset.space.width}, x{preset.space.scale}, "
                       f"{preset.training.steps} steps, data {preset.data.spec}, constraint "
                       f"{preset.sampling.constraint}{' (resuming)' if resume else ''} → {out}")
-    result = train_supernet(preset, out, resume, nproc=nproc, progress=progress and talk)
+    watch = _cpu_cost_watch(preset, profile, resume, preset.training.steps) if talk and nproc == 1 else None
+    result = train_supernet(preset, out, resume, nproc=nproc, progress=progress and talk, on_step=watch)
     if result is None:
         console.print(f"done ({nproc} processes); see {out}/log.csv")
     elif talk:
@@ -89,13 +122,15 @@ def train_cmd(
         out: Path = typer.Option(..., "--out", "-o", help="Run directory (runs/NAME); the model goes to model.pt."),
         profile: Optional[str] = typer.Option(None, "--profile", "-p", help=_PROFILE_HELP),
         data: Optional[str] = typer.Option(None, help="Dataset spec; overrides data.spec."),
-        init: str = typer.Option("scratch", help="scratch, or supernet (copy the path's weights from --supernet)."),
+        init: Literal["scratch", "supernet"] = typer.Option(
+            "scratch", help="scratch, or supernet (copy the path's weights from --supernet)."),
         supernet: Optional[Path] = typer.Option(None, help="Supernet run directory (for --init supernet)."),
-        steps: Optional[int] = typer.Option(None, help="Total steps (overrides retrain.steps)."),
-        epochs: Optional[int] = typer.Option(None, help="Total epochs (one patch per training image each)."),
-        seed: Optional[int] = typer.Option(None, help="Seed (overrides training.seed)."),
-        device: Optional[str] = typer.Option(None, help="auto, cpu or cuda."),
-        nproc: int = typer.Option(1, help="Data-parallel processes to spawn."),
+        steps: Optional[int] = typer.Option(None, parser=Number(int, min=1), help="Total steps (overrides retrain.steps)."),
+        epochs: Optional[int] = typer.Option(None, parser=Number(int, min=1),
+                                             help="Total epochs (one patch per training image each)."),
+        seed: Optional[int] = typer.Option(None, parser=Number(int, min=0), help="Seed (overrides training.seed)."),
+        device: Optional[TrainDevice] = typer.Option(None, help="auto, cpu or cuda."),
+        nproc: int = typer.Option(1, parser=Number(int, min=1, max=256), help="Data-parallel processes to spawn."),
         resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
         progress: bool = typer.Option(True, "--progress/--no-progress")) -> None:
     """Train one architecture (from scratch or from supernet weights) and save a deployable model.pt."""
@@ -112,7 +147,9 @@ def train_cmd(
                              epochs, "retrain.steps")
     console.print(f"train [bold]{arch}[/] ({preset.name}, init {init}): {preset.retrain.steps} steps, "
                   f"data {preset.data.spec}{' (resuming)' if resume else ''} → {out}")
-    result = train_arch(a, preset, out, init=init, supernet=supernet, resume=resume, nproc=nproc, progress=progress)
+    watch = _cpu_cost_watch(preset, profile, resume, preset.retrain.steps) if nproc == 1 else None
+    result = train_arch(a, preset, out, init=init, supernet=supernet, resume=resume, nproc=nproc, progress=progress,
+                        on_step=watch)
     if result is not None:
         _summary(result, "train")
     else:
@@ -123,17 +160,23 @@ def train_cmd(
 @user_errors
 def predictor_fit(
         supernet: Path = typer.Option(..., "--supernet", "-s", help="Supernet run directory."),
-        loss: str = typer.Option("hinge", help="hinge (eq. 17), ranknet, l1 or l2."),
-        paths: int = typer.Option(1000, help="Paths scored with the final weights (reused when already scored)."),
-        holdout: float = typer.Option(0.25, help="Share of the scored paths held out for `predictor eval`."),
-        epochs: Optional[int] = typer.Option(None, help="Fit epochs (default: predictor.init_epochs)."),
+        loss: Loss = typer.Option("hinge", help="hinge (eq. 17), ranknet, l1 or l2."),
+        paths: int = typer.Option(1000, parser=Number(int, min=4),
+                                  help="Paths scored with the final weights (reused when already scored)."),
+        holdout: float = typer.Option(0.25, parser=Number(float, min=0, max=1, min_open=True, max_open=True),
+                                      help="Share of the scored paths held out for `predictor eval`."),
+        epochs: Optional[int] = typer.Option(None, parser=Number(int, min=1),
+                                             help="Fit epochs (default: predictor.init_epochs)."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Default: RUN/predictor-LOSS.pt.")) -> None:
     """Fit a fresh predictor on paths scored with the run's final supernet weights."""
-    from rich.progress import Progress
-
+    from dcnas_deploy.fileio import check_output_path
     from dcnas_deploy.predictor.runs import fit_on_run
+    from dcnas_deploy.terminal import LineProgress
 
-    with Progress(console=console, transient=True) as bar:
+    require_run(supernet, "--supernet")
+    if out is not None:
+        check_output_path(out, "--out", suffixes=(".pt",))
+    with LineProgress(console=console, transient=True) as bar:
         task = bar.add_task("scoring paths", total=None)
         report = fit_on_run(supernet, loss, paths=paths, holdout=holdout, epochs=epochs, out=out,
                             on_path=lambda i: bar.advance(task), on_total=lambda n: bar.update(task, total=n))
@@ -153,9 +196,11 @@ def predictor_eval(
     """Kendall τ and Spearman ρ on the held-out scored paths, plus a predicted-vs-true rank scatter."""
     from rich.table import Table
 
+    from dcnas_deploy.fileio import check_output_path
     from dcnas_deploy.predictor.runs import eval_on_run
 
-    png = png or supernet / "predictor_ranks.png"
+    require_run(supernet, "--supernet")
+    png = check_output_path(png or supernet / "predictor_ranks.png", "--png", suffixes=(".png",))
     metrics = eval_on_run(supernet, predictor or (), png)
     table = Table(title=f"predictors of {supernet} on held-out paths")
     for col in ("predictor", "paths", "Kendall τ", "Spearman ρ"):
@@ -166,20 +211,29 @@ def predictor_eval(
     console.print(f"rank scatter: {png}")
 
 
-def presets_cmd(name: Optional[str] = typer.Argument(None, help="Show this preset's full YAML.")) -> None:
+def presets_cmd(name: Optional[str] = typer.Argument(None, help="Show this preset's full YAML."),
+                as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table / YAML.")) -> None:
     """List the presets in profiles/ (or print one, validated)."""
     from rich.table import Table
 
     from dcnas_deploy.presets import known_presets, load_preset
 
     if name is not None:
-        console.print(load_preset(name).to_yaml(), markup=False, highlight=False)
+        preset = load_preset(name)
+        if as_json:
+            print_json(preset.to_dict())
+        else:
+            print(preset.to_yaml(), end="")  # plain print: `presets demo > my.yaml` must round-trip
+        return
+    rows = [(n, load_preset(n)) for n in known_presets()]
+    if as_json:
+        print_json([{"name": n, "width": p.space.width, "scale": p.space.scale, "steps": p.training.steps,
+                     "description": p.description, "source": p.source} for n, p in rows])
         return
     table = Table(title="presets")
     for col in ("name", "width", "scale", "steps", "description"):
         table.add_column(col)
-    for n in known_presets():
-        p = load_preset(n)
+    for n, p in rows:
         table.add_row(n, str(p.space.width), str(p.space.scale), str(p.training.steps), p.description)
     console.print(table)
 

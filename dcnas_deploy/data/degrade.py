@@ -62,12 +62,15 @@ def _rng_for(name: str, seed: int) -> np.random.Generator:
 
 
 def make_triple(sample: Sample, scale: int, *, noise_level: float = 0.0, use_real_lr: bool = True,
-                rng: Optional[np.random.Generator] = None, seed: int = 0) -> Triple:
+                rng: Optional[np.random.Generator] = None, seed: int = 0, real_lr_mode: str = "resize-first") -> Triple:
     """The (lr, guide, hr) triple of `sample` at `scale`: mod-crop, then real LR or bicubic HR→LR, then noise.
 
-    A real LR whose size is not exactly HR/scale is resized to it with PIL bicubic (the RGB-D-D
-    protocol of FDSR and later work: 192×144 phone depth → 128×96 for ×4 of 512×384).
+    A real LR capture is used under `real_lr_mode` (data.real_lr): 'resize-first' resizes it to exactly
+    HR/scale with PIL bicubic (the RGB-D-D protocol of FDSR, SGNet and DCNAS: 192×144 phone depth →
+    128×96 for ×4 of 512×384); 'direct' keeps it and resizes the guide to scale × its size instead.
     """
+    from dcnas_deploy.data.real_lr import real_lr_inputs
+
     if int(scale) != scale or scale < 1:
         raise ConfigError(f"scale must be a positive integer, got {scale}")
     scale = int(scale)
@@ -79,9 +82,8 @@ def make_triple(sample: Sample, scale: int, *, noise_level: float = 0.0, use_rea
                          f"smaller than the scale ×{scale}")
     real = use_real_lr and sample.depth_lr is not None
     if real:
-        lr = np.asarray(sample.depth_lr, dtype=np.float32)
-        if lr.shape != (h, w):
-            lr = resize_depth(lr, (h, w))
+        lr, guide = real_lr_inputs(np.asarray(sample.depth_lr, dtype=np.float32), guide, scale, hr.shape,
+                                   real_lr_mode)
     else:
         lr = resize_depth(hr, (h, w))
     if noise_level:

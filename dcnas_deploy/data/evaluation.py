@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from dcnas_deploy.data.degrade import make_triple
+from dcnas_deploy.data.real_lr import DEFAULT_MODE, check_real_lr
+from dcnas_deploy.data.resize import pil_bicubic
 from dcnas_deploy.data.metrics import METRICS, compute_metrics
 from dcnas_deploy.data.protocols import EvalProtocol
 from dcnas_deploy.data.registry import Dataset
@@ -40,6 +42,8 @@ class EvaluationResult:
     images: List[ImageResult] = field(default_factory=list)
     elapsed_s: float = 0.0
     """Wall time of the whole evaluation (bookkeeping, not a latency measurement)."""
+    real_lr_mode: str = ""
+    """How real LR captures were used ('resize-first' or 'direct', see data.real_lr); '' when none were."""
 
     def mean(self) -> Dict[str, float]:
         """Mean of each metric over the images (the number papers report)."""
@@ -54,7 +58,7 @@ class EvaluationResult:
 
         return {"model": self.model, "dataset": self.dataset, "split": self.split, "scale": self.scale,
                 "protocol": self.protocol.to_dict(), "noise_level": self.noise_level, "real_lr": self.real_lr,
-                "count": len(self.images), "mean": clean(self.mean()), "elapsed_s": round(self.elapsed_s, 3),
+                "real_lr_mode": self.real_lr_mode, "count": len(self.images), "mean": clean(self.mean()), "elapsed_s": round(self.elapsed_s, 3),
                 "images": [{"name": r.name, **clean(r.metrics)} for r in self.images]}
 
     @classmethod
@@ -66,7 +70,7 @@ class EvaluationResult:
         return cls(d["model"], d["dataset"], d["split"], int(d["scale"]), EvalProtocol(**d["protocol"]),
                    float(d.get("noise_level", 0.0)), bool(d.get("real_lr", False)),
                    [ImageResult(i["name"], {m: num(i.get(m)) for m in METRICS}) for i in d["images"]],
-                   float(d.get("elapsed_s", 0.0)))
+                   float(d.get("elapsed_s", 0.0)), str(d.get("real_lr_mode", "")))
 
     def csv_rows(self) -> List[Dict[str, Any]]:
         """One row per image plus a 'mean' row."""
@@ -107,20 +111,28 @@ def slug(text: str) -> str:
 def evaluate(upsampler: Callable, dataset: Dataset, scale: int, *, noise_level: float = 0.0,
              use_real_lr: bool = True, save_images: Optional[os.PathLike | str] = None,
              model_name: Optional[str] = None, dataset_name: Optional[str] = None,
-             on_image: Optional[Callable[[ImageResult], None]] = None) -> EvaluationResult:
+             on_image: Optional[Callable[[ImageResult], None]] = None, real_lr_mode: str = DEFAULT_MODE,
+             real_lr_any_scale: bool = False) -> EvaluationResult:
     """Run `upsampler` on every sample of `dataset` at `scale` and score it with the dataset's protocol.
 
     `save_images`: a folder for side-by-side PNGs; `on_image` is called after each image (progress bars).
+    Real LR captures are used under `real_lr_mode` and only at published scales unless `real_lr_any_scale`
+    (data.real_lr).
     """
+    real_lr = use_real_lr and dataset.has_real_lr
+    check_real_lr(real_lr, int(scale), real_lr_mode, real_lr_any_scale)
     name = model_name or getattr(upsampler, "name", type(upsampler).__name__)
     result = EvaluationResult(name, dataset_name or dataset.name, dataset.split, int(scale), dataset.protocol,
-                              float(noise_level))
+                              float(noise_level), real_lr_mode=real_lr_mode if real_lr else "")
     start = time.perf_counter()
     needs_gt = bool(getattr(upsampler, "needs_gt", False))
     for sample in dataset:
-        triple = make_triple(sample, scale, noise_level=noise_level, use_real_lr=use_real_lr)
+        triple = make_triple(sample, scale, noise_level=noise_level, use_real_lr=use_real_lr,
+                             real_lr_mode=real_lr_mode)
         result.real_lr = result.real_lr or triple.real_lr
         sr = upsampler(triple.lr, triple.guide, hr=triple.hr) if needs_gt else upsampler(triple.lr, triple.guide)
+        if sr.shape != triple.hr.shape:  # 'direct' real LR: the output is on the capture's grid
+            sr = pil_bicubic(sr, triple.hr.shape)
         image = ImageResult(sample.name, compute_metrics(sr, triple.hr, dataset.protocol))
         result.images.append(image)
         if save_images is not None:

@@ -180,6 +180,17 @@ def as_guide(arr: np.ndarray, what: str = "guide") -> np.ndarray:
     return np.clip(a, 0.0, 1.0)
 
 
+def check_depth_output(path: os.PathLike | str, fmt: Optional[DepthFormat] = None) -> None:
+    """DcnasError when depth of input format `fmt` cannot be written to `path` (call it before the work)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".png", ".npy", ".pfm"):
+        raise DcnasError(f"cannot write depth as {path.suffix!r}; use .png, .npy or .pfm")
+    if suffix == ".png" and fmt is not None and fmt.dtype == "float32":
+        raise DcnasError(f"the input depth was float ({fmt.suffix}); writing it to PNG would round it to "
+                         f"integers: write {path.with_suffix(fmt.suffix)} (or .npy/.pfm) instead")
+
+
 def write_depth(path: os.PathLike | str, depth: np.ndarray, fmt: Optional[DepthFormat] = None) -> Path:
     """Write depth atomically in the format of `path`'s suffix (PNG dtype from `fmt`, default 16-bit).
 
@@ -204,12 +215,8 @@ def write_depth(path: os.PathLike | str, depth: np.ndarray, fmt: Optional[DepthF
     if suffix == ".pfm":
         write_pfm(path, d)
         return path
-    if suffix != ".png":
-        raise DcnasError(f"cannot write depth as {path.suffix!r}; use .png, .npy or .pfm")
+    check_depth_output(path, fmt)
     dtype = fmt.dtype if fmt is not None else "uint16"
-    if dtype == "float32":
-        raise DcnasError(f"the input depth was float ({fmt.suffix}); writing it to PNG would round it to "
-                         f"integers: write {path.with_suffix(fmt.suffix)} (or .npy/.pfm) instead")
     top = 255 if dtype == "uint8" else 65535
     clean = np.where(np.isfinite(d), d, 0.0)
     out = np.clip(np.rint(clean), 0, top).astype(np.uint8 if dtype == "uint8" else np.uint16)

@@ -23,13 +23,15 @@ def _open(prefix: str, path: Optional[str], split: str, **kw) -> Dataset:
     return FilePairDataset(prefix, files, protocol="middlebury", split=split, units="0-255")
 
 
-@register_dataset("middlebury", "middlebury:PATH (8-bit *_depth.png + *_color.png pairs; RMSE in 0–255, no crop)")
+@register_dataset("middlebury", "middlebury:PATH (8-bit *_depth.png + *_color.png pairs; RMSE in 0–255, no crop)",
+                  published={"test": 30, "all": 30})
 def open_middlebury(path: Optional[str], split: str = "test", **kw) -> Dataset:
     """Middlebury pairs (evaluation only: splits 'test' and 'all' are the same 30 images)."""
     return _open("middlebury", path, split, **kw)
 
 
-@register_dataset("lu", "lu:PATH (Lu et al. pairs, same layout and protocol as middlebury)")
+@register_dataset("lu", "lu:PATH (Lu et al. pairs, same layout and protocol as middlebury)",
+                  published={"test": 6, "all": 6})
 def open_lu(path: Optional[str], split: str = "test", **kw) -> Dataset:
     """Lu pairs: the Middlebury layout and protocol under another name."""
     return _open("lu", path, split, **kw)

@@ -87,7 +87,8 @@ def _per_image(root: Path, split: str) -> Dataset:
     return FilePairDataset("nyu", files, protocol="nyu", split=split, units="m")
 
 
-@register_dataset("nyu", "nyu:PATH (NYU v2 labeled .mat, or Depth/*.npy metres + RGB/*.jpg; 6-px crop, cm)")
+@register_dataset("nyu", "nyu:PATH (NYU v2 labeled .mat, or Depth/*.npy metres + RGB/*.jpg; 6-px crop, cm)",
+                  published={"test": NYU_SPLITS["test"][1] - NYU_SPLITS["test"][0]})
 def open_nyu(path: Optional[str], split: str = "test", **kw) -> Dataset:
     """NYU v2 from the labeled .mat (file or its folder) or the per-image .npy + .jpg layout."""
     reject_unknown("nyu", kw)

@@ -10,6 +10,8 @@ from dcnas_deploy.errors import DcnasError
 
 DEPTH_TOKENS = ("depth", "disp")
 GUIDE_TOKENS = ("color", "colour", "rgb", "image", "img")
+SPELLINGS = {"ouput": "output"}
+"""Misspellings in published file names, matched as the word they stand for (Lu: RGBD_01_ouput_color.png)."""
 
 
 def files_with(folder: Path, suffixes: Sequence[str], recursive: bool = False) -> List[Path]:
@@ -62,7 +64,10 @@ def _key(stem: str, tokens: Sequence[str]) -> Optional[str]:
                 best = m
     if best is None:
         return None
-    return low[: best.start()] + low[best.end():]
+    key = low[: best.start()] + low[best.end():]
+    for wrong, right in SPELLINGS.items():
+        key = key.replace(wrong, right)
+    return key
 
 
 def pair_by_token(root: Path) -> List[Tuple[str, Path, Path]]:
@@ -86,7 +91,8 @@ def pair_by_token(root: Path) -> List[Tuple[str, Path, Path]]:
         g = guide_by_key.get(k)
         if g is None:
             token = next(t for t in DEPTH_TOKENS if t in d.stem.lower())
-            missing.append((d, f"a colour image named like {d.stem.lower().replace(token, 'color')}.png/.jpg "
+            i = d.stem.lower().rfind(token)
+            missing.append((d, f"a colour image named like {d.stem[:i]}color{d.stem[i + len(token):]}.png/.jpg "
                                f"under {root}"))
         else:
             pairs.append((_display_name(d.stem), d, g))

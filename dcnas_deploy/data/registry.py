@@ -27,9 +27,16 @@ class Dataset:
     name: str = "dataset"
     protocol: EvalProtocol
     split: str = "test"
+    notes: Sequence[str] = ()
+    """Things a user should know about this copy of the data (e.g. fewer images than its published protocol)."""
 
     def __len__(self) -> int:
         raise NotImplementedError
+
+    @property
+    def has_real_lr(self) -> bool:
+        """Whether samples carry real low-resolution captures (see data.real_lr)."""
+        return False
 
     def load(self, index: int) -> Sample:
         """Load sample `index` (0 ≤ index < len)."""
@@ -59,10 +66,15 @@ class Subset(Dataset):
 
     def __init__(self, base: Dataset, indices: Sequence[int]):
         self.base, self.indices = base, list(indices)
-        self.name, self.protocol, self.split = base.name, base.protocol, base.split
+        self.name, self.protocol, self.split, self.notes = base.name, base.protocol, base.split, base.notes
 
     def __len__(self) -> int:
         return len(self.indices)
+
+    @property
+    def has_real_lr(self) -> bool:
+        """Whether the base dataset has real LR captures."""
+        return self.base.has_real_lr
 
     def load(self, index: int) -> Sample:
         return self.base[self.indices[index]]
@@ -88,6 +100,11 @@ class FilePairDataset(Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
+    @property
+    def has_real_lr(self) -> bool:
+        """Whether any pair has a real LR file."""
+        return any(p.lr is not None for p in self.pairs)
+
     def load(self, index: int) -> Sample:
         from dcnas_deploy.data.io import read_depth, read_guide
 
@@ -102,19 +119,45 @@ class FilePairDataset(Dataset):
 
 
 DatasetFactory = Callable[..., Dataset]
+SpecCheck = Callable[[Optional[str]], None]
 _FACTORIES: Dict[str, DatasetFactory] = {}
 _USAGE: Dict[str, str] = {}
+_CHECKS: Dict[str, SpecCheck] = {}
+_PUBLISHED: Dict[str, Dict[str, int]] = {}
 
 
-def register_dataset(prefix: str, usage: str) -> Callable[[DatasetFactory], DatasetFactory]:
-    """Decorator: register factory(path: str | None, split: str, **kw) -> Dataset under `prefix`."""
+def register_dataset(prefix: str, usage: str, check: Optional[SpecCheck] = None,
+                     published: Optional[Dict[str, int]] = None) -> Callable[[DatasetFactory], DatasetFactory]:
+    """Decorator: register factory(path: str | None, split: str, **kw) -> Dataset under `prefix`.
+
+    `check(rest)` validates the text after 'prefix:' without touching the disk (default: a path is required);
+    `published` maps a split to its image count in the published protocol (fewer here gets a note).
+    """
 
     def deco(factory: DatasetFactory) -> DatasetFactory:
         _FACTORIES[prefix] = factory
         _USAGE[prefix] = usage
+        _CHECKS[prefix] = check or (lambda rest: _need_path(rest, prefix))
+        _PUBLISHED[prefix] = dict(published or {})
         return factory
 
     return deco
+
+
+def _need_path(rest: Optional[str], prefix: str) -> None:
+    if not rest:
+        raise ConfigError(f"dataset spec '{prefix}' needs a path: {prefix}:PATH ({_USAGE[prefix]})")
+
+
+def check_spec(spec: str) -> str:
+    """`spec` if its prefix is known and its options parse (paths are not opened); else ConfigError."""
+    _load_builtins()
+    prefix, _, rest = str(spec).partition(":")
+    prefix = prefix.strip().lower()
+    if prefix not in _FACTORIES:
+        raise ConfigError(f"unknown dataset spec {spec!r}; known: {_known_text()}")
+    _CHECKS[prefix](rest or None)
+    return spec
 
 
 def _load_builtins() -> None:
@@ -153,6 +196,10 @@ def open_dataset(spec: str, split: str = "test", *, protocol: Optional[str] = No
         hint = f" (for a folder of pairs use folder:{spec})" if Path(spec).is_dir() else ""
         raise ConfigError(f"unknown dataset spec {spec!r}{hint}; known: {_known_text()}")
     ds = _FACTORIES[prefix](rest or None, split, **kw)
+    want = _PUBLISHED[prefix].get(split)
+    if want is not None and 0 < len(ds) < want:
+        ds.notes = [*ds.notes, f"{prefix} {split} split: {len(ds)} images here, the published protocol scores {want}; "
+                               f"means over this copy are not comparable with published numbers"]
     if protocol is not None:
         ds.protocol = get_protocol(protocol)
     if limit is not None:

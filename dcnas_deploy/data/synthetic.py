@@ -332,6 +332,11 @@ class SyntheticDataset(Dataset):
         self.n = DEFAULT_COUNTS[split] if n is None else int(n)
         if self.n < 1:
             raise ConfigError(f"synthetic dataset needs n ≥ 1, got {self.n}")
+        if int(seed) < 0:
+            raise ConfigError(f"synthetic dataset needs seed ≥ 0, got {seed}")
+        dims = (size, size) if isinstance(size, int) else tuple(size)
+        if min(dims) < 8:
+            raise ConfigError(f"synthetic scene size must be at least 8×8, got {dims[0]}×{dims[1]}")
         self.size, self.seed, self.sensor = size, int(seed), bool(sensor)
         self.name = "synthetic"
         self.protocol = get_protocol("metres")
@@ -363,17 +368,26 @@ def _parse_options(text: Optional[str]) -> Dict[str, object]:
         try:
             if key == "size":
                 dims = [int(x) for x in val.lower().split("x")]
+                if len(dims) > 2:
+                    raise ValueError(val)
                 out[key] = dims[0] if len(dims) == 1 else (dims[0], dims[1])
             elif key == "sensor":
                 out[key] = val.strip().lower() in ("1", "true", "yes", "on")
             else:
                 out[key] = int(val)
         except ValueError:
-            raise ConfigError(f"bad synthetic option {part!r}: expected an integer value") from None
+            raise ConfigError(f"bad synthetic option {part!r}: expected an integer value, e.g. "
+                              f"synthetic:n=24,size=256x256,seed=0") from None
     return out
 
 
-@register_dataset("synthetic", "synthetic[:n=24,size=256,seed=0,sensor=0] (procedural rooms, metres; cm)")
+def _check_options(text: Optional[str]) -> None:
+    """Validate 'n=24,size=256,...' without rendering anything."""
+    SyntheticDataset("all", **_parse_options(text))
+
+
+@register_dataset("synthetic", "synthetic[:n=24,size=256,seed=0,sensor=0] (procedural rooms, metres; cm)",
+                  check=_check_options)
 def open_synthetic(path: Optional[str], split: str = "test", **kw) -> Dataset:
     """Procedural RGB-D scenes; options from the spec text and/or keywords (n, size, seed, sensor)."""
     opts = _parse_options(path)

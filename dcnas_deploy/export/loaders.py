@@ -19,7 +19,7 @@ from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
-from dcnas_deploy.errors import ConfigError
+from dcnas_deploy.errors import ConfigError, DcnasError
 from dcnas_deploy.upsamplers import BaseUpsampler, register_file_loader
 
 TileFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -93,8 +93,16 @@ class ExportedFileUpsampler(BaseUpsampler):
         self.path = Path(path)
         self.name = self.path.name
         fmt = format_for_file(self.path)
-        meta = read_metadata(self.path) or {}
-        self._session, _note = fmt.load(self.path, str(meta.get("precision", "fp32")), int(threads))
+        try:
+            meta = read_metadata(self.path) or {}
+            self._session, _note = fmt.load(self.path, str(meta.get("precision", "fp32")), int(threads))
+        except DcnasError:
+            raise
+        except Exception as exc:  # each runtime raises its own types for a truncated or foreign file
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise ConfigError(f"{self.path} cannot be opened by {fmt.runtime} ({type(exc).__name__}: {first}); "
+                              f"it may be truncated or not a {fmt.name} model: re-export it with "
+                              f"`dcnas-deploy export`") from None
         self.layout = str(meta.get("layout") or self._guess_layout())
         self.norm = str(meta.get("norm", "lr"))
         lr_shape, guide_shape = self._input_shapes()

@@ -20,6 +20,7 @@ import torch
 
 from dcnas_deploy.errors import ConfigError
 from dcnas_deploy.export.accuracy import Gates, compare
+from dcnas_deploy.export.artefacts import discard, promote, staged_path
 from dcnas_deploy.export.deployable import Deployable
 from dcnas_deploy.export.formats import PRECISIONS, ExportFormat
 from dcnas_deploy.export.samples import ExportData, graph_inputs, graph_output_to_image, load_export_data
@@ -67,6 +68,8 @@ class ExportReport:
     model: Dict[str, Any]
     host: Dict[str, Any]
     date: str
+    kept: List[str] = field(default_factory=list)
+    """What happened to files of earlier exports and to artefacts that did not pass (one line each)."""
 
     @property
     def ok(self) -> bool:
@@ -76,7 +79,8 @@ class ExportReport:
     def to_dict(self) -> Dict[str, Any]:
         """JSON-safe dict."""
         return {"ok": self.ok, "rows": [r.to_dict() for r in self.rows], "settings": self.settings,
-                "data": self.data, "unit": self.unit, "model": self.model, "host": self.host, "date": self.date}
+                "data": self.data, "unit": self.unit, "model": self.model, "host": self.host, "date": self.date,
+                "kept": self.kept}
 
 
 def feeds_for(session, lr: np.ndarray, guide: np.ndarray) -> Dict[str, np.ndarray]:
@@ -155,6 +159,7 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
     names = [t.name for t in data.check]
     model_info = _model_info(module, meta, source)
     rows: List[StatusRow] = []
+    kept: List[str] = []
 
     ref = StatusRow("pytorch", "fp32", REFERENCE, runtime=f"torch {torch.__version__} eager",
                     rmse_torch=float(np.mean([_rmse(o, g, data.protocol) for o, g in zip(torch_out, gts)])),
@@ -176,7 +181,9 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
             if precision in fmt.unsupported:
                 row.status, row.error = UNSUPPORTED, fmt.unsupported[precision]
                 continue
-            path = fmt.artefact_path(out_dir, settings.stem, precision)
+            final = fmt.artefact_path(out_dir, settings.stem, precision)
+            path = staged_path(final, "new")  # replaces `final` only once it passes (export.artefacts)
+            discard(path)
             row.path = str(path)
             step(f"{fmt.name} {precision}: converting")
             try:
@@ -198,6 +205,10 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
             except Exception as exc:  # each row its own status; the others go on
                 row.status, row.error = EXPORT_FAILED, _error_text(exc)
                 row.note = _last_frame(exc)
+                discard(path)
+                row.path = ""
+                if final.exists():
+                    kept.append(f"{fmt.name} {precision}: export failed; {final} from an earlier export is unchanged")
                 continue
             row.size_mb = round(_size_mb(path), 3)
             step(f"{fmt.name} {precision}: checking")
@@ -227,6 +238,7 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
             finally:
                 if session is not None:
                     session.close()
+            row.path = str(_settle(path, final, row.status == PASSED, f"{fmt.name} {precision}", kept))
 
     runtimes = sorted({f.runtime for f in settings.formats})
     report = ExportReport(
@@ -239,9 +251,21 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
                   "out_dir": str(out_dir)},
         data=data.description, unit=getattr(data.protocol, "unit", ""), model=model_info,
         host=host_info(runtimes, settings.threads),
-        date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+        date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), kept=kept)
     atomic_write_text(out_dir / STATUS_FILE, json.dumps(report.to_dict(), indent=2) + "\n")
     return report
+
+
+def _settle(staged: Path, final: Path, passed: bool, label: str, kept: List[str]) -> Path:
+    """Move a checked artefact to its final name if it passed, else beside it as *.failed.* (noted in `kept`)."""
+    failed = staged_path(final, "failed")
+    discard(failed)  # from an earlier attempt
+    if passed:
+        return promote(staged, final)
+    promote(staged, failed)
+    earlier = f"; {final} from an earlier export is unchanged" if final.exists() else ""
+    kept.append(f"{label}: did not pass its check, kept as {failed}{earlier}")
+    return failed
 
 
 def _rmse(pred, gt, protocol) -> float:

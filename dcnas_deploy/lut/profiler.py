@@ -22,7 +22,7 @@ from dcnas_deploy import __version__
 from dcnas_deploy.errors import ConfigError, DeviceError
 from dcnas_deploy.lut.calibration import cross_validated, fit_affine, plot_calibration, prediction_errors
 from dcnas_deploy.lut.reference import Reference, reference_arch
-from dcnas_deploy.lut.table import LUT, Calibration, geometry_of
+from dcnas_deploy.lut.table import LUT, Calibration, default_lut_path, geometry_of, safe_name
 from dcnas_deploy.runtimes.devices import DeviceProfile
 from dcnas_deploy.runtimes.fingerprint import device_fingerprint
 from dcnas_deploy.runtimes.protocol import Protocol
@@ -46,7 +46,12 @@ def _open_lut(profile: DeviceProfile, space: SearchSpace, out: Path, info: dict,
     if force or not out.is_file():
         return fresh
     lut = LUT.load(out)
-    lut.check_geometry(space)
+    if lut.geometry != fresh.geometry:
+        diff = ", ".join(f"{k} {lut.geometry.get(k)} (this run: {v})" for k, v in fresh.geometry.items()
+                         if lut.geometry.get(k) != v)
+        raise ConfigError(f"{out} already holds a LUT of another geometry ({diff}): give another --out (for this "
+                          f"geometry the default is {default_lut_path(safe_name(profile.name), space)}), or "
+                          f"--force to replace that table")
     if lut.device.get("name") != profile.name or lut.provenance.get("runtime") != profile.runtime:
         raise ConfigError(f"{out} was measured for device {lut.device.get('name')!r} "
                           f"({lut.provenance.get('runtime')}), not {profile.name!r}: pick another --out or --force")

@@ -38,11 +38,13 @@ class DemoSettings:
 def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> Path:
     """Run (or resume) every stage and write OUT/report.md and OUT/report.html; returns the report path."""
     from dcnas_deploy.presets import load_preset
+    from dcnas_deploy.runtimes.devices import load_device
     from dcnas_deploy.runtimes.protocol import QUICK, Protocol
 
+    preset = load_preset(s.preset)
+    load_device(s.device)  # an unknown device fails before anything is written
     out = Path(s.out)
     out.mkdir(parents=True, exist_ok=True)
-    preset = load_preset(s.preset)
     protocol = QUICK if s.quick else Protocol()
     stages = Stages(out, s.force, log)
     base = {"preset": preset.to_dict(), "device": s.device, "quick": s.quick}
@@ -124,7 +126,8 @@ def _search(out: Path, device: str, lut: Dict[str, Any], percentile: float, prot
                            else (pred.tau_hi if pred is not None else 0.0))
     res = search_architecture(inputs.space, cons, inputs.fitness, out / "arch.yaml", settings,
                               "evolution+predictor" if pred is not None else "evolution", scorer, seed=0,
-                              protocol=protocol, provenance={"supernet": str(out / "supernet")}, on_note=log)
+                              protocol=protocol, provenance={"supernet": str(out / "supernet")}, on_note=log,
+                              fitness_key=inputs.fitness_key)
     meta = res.arch.meta["search"]
     closed = [t for t in res.verification.tried if t["accepted"]][0]["devices"]
     return {"arch": str(res.arch_path), "genome": res.arch.to_hex(), "budget_ms": budget, "budget_percentile": percentile,

@@ -269,7 +269,8 @@ class LocalConnection(Connection):
                 raise
             except Exception as exc:
                 raise DeviceError(f"{path.name}: {self.profile.runtime} failed on {self.profile.name}: "
-                                  f"{type(exc).__name__}: {exc}") from exc
+                                  f"{type(exc).__name__}: {exc} (a truncated or foreign file fails like this: "
+                                  f"check it is a complete {self.profile.runtime} model, or re-export it)") from exc
             if progress is not None:
                 progress(i + 1, len(files), path)
         return out

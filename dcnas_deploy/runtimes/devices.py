@@ -140,7 +140,9 @@ def device_dirs() -> List[Path]:
     """Folders searched for profiles: $DCNAS_DEVICES entries, then the repo's devices/."""
     import dcnas_deploy
 
-    dirs = [Path(p).expanduser() for p in os.environ.get(DEVICES_ENV, "").split(os.pathsep) if p]
+    from dcnas_deploy.fileio import env_folders
+
+    dirs = env_folders(DEVICES_ENV, "device profiles (*.yaml)")
     dirs.append(Path(dcnas_deploy.__file__).resolve().parents[1] / "devices")
     return dirs
 

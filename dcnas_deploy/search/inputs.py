@@ -1,9 +1,11 @@
 """What a search needs from a trained supernet run: the fitness function, the predictor, the preset."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Dict, Optional
 
 import numpy as np
 
@@ -19,6 +21,8 @@ class SupernetInputs:
     preset: object
     space: object
     run_dir: Path
+    fitness_key: Dict[str, str] = field(default_factory=dict)
+    """What the fitness depends on (checkpoint hash, validation data, metric) and its hash, `fitness_key`."""
 
     def scorer(self, tau: float) -> Optional[Callable[[np.ndarray], np.ndarray]]:
         """Predictor scores under constraint τ (None when the run has no predictor)."""
@@ -48,4 +52,17 @@ def load_supernet_inputs(run_dir: Path | str) -> SupernetInputs:
 
     pred_path = run / "predictor.pt"
     predictor = Predictor.load(pred_path) if pred_path.is_file() else None
-    return SupernetInputs(fitness, predictor, preset, net.space, run)
+    return SupernetInputs(fitness, predictor, preset, net.space, run, fitness_identity(run, preset, metric))
+
+
+def fitness_identity(run: Path, preset, metric: str) -> Dict[str, str]:
+    """What a path's fitness depends on: the supernet's weights (checkpoint SHA-256), validation data, metric."""
+    digest = hashlib.sha256()
+    with open(run / "checkpoint.pt", "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    d = preset.to_dict()
+    ident = {"checkpoint_sha256": digest.hexdigest(), "data": json.dumps(d["data"], sort_keys=True),
+             "space": json.dumps(d["space"], sort_keys=True), "metric": metric}
+    key = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+    return {"fitness_key": key, "supernet": str(run), **ident}

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import os
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -28,6 +30,30 @@ def read_evaluated(path: Path) -> Dict[str, float]:
         return {}
     with path.open() as f:
         return {r["genome"]: float(r["val_rmse"]) for r in csv.DictReader(f)}
+
+
+def open_evaluated(path: Path, key_path: Path, key: Dict[str, str]
+                   ) -> Tuple[Dict[str, float], Optional[Path]]:
+    """(cached fitness, None) when evaluated.csv was scored with the same fitness `key`; otherwise the old file
+    is moved aside (returned) and the search starts afresh, so another supernet's scores are never reused."""
+    stored = _read_key(key_path)
+    if path.is_file() and stored is not None and stored.get("fitness_key") == key["fitness_key"]:
+        return read_evaluated(path), None
+    moved = None
+    if path.is_file():
+        tag = (stored or {}).get("fitness_key", "unkeyed")[:12]
+        moved = path.with_name(f"{path.name[:-len('.csv')]}.{tag}.csv")
+        os.replace(path, moved)
+    atomic_write_text(key_path, json.dumps(key, indent=2) + "\n")
+    return {}, moved
+
+
+def _read_key(key_path: Path) -> Optional[Dict[str, str]]:
+    try:
+        data = json.loads(key_path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def write_evaluated(log: SearchLog, feas: Feasibility, path: Path) -> Path:

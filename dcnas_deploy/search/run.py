@@ -9,11 +9,12 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from dcnas_deploy import __version__
-from dcnas_deploy.errors import DcnasError
+from dcnas_deploy.errors import ConfigError, DcnasError
+from dcnas_deploy.fileio import check_output_path
 from dcnas_deploy.runtimes.protocol import Protocol
 from dcnas_deploy.search.constraints import Constraint, Feasibility
 from dcnas_deploy.search.evolution import SearchLog, SearchSettings, run_search
-from dcnas_deploy.search.outputs import read_evaluated, write_curve, write_evaluated, write_pareto
+from dcnas_deploy.search.outputs import open_evaluated, write_curve, write_evaluated, write_pareto
 from dcnas_deploy.search.verify import Verification, check_devices, verify_candidates
 from dcnas_deploy.space import Arch, SearchSpace
 
@@ -27,12 +28,15 @@ class SearchOutcome:
     log: SearchLog
     verification: Verification
     files: Dict[str, Path]
+    stale_cache: Optional[Path] = None
+    """Where an evaluated.csv scored with another fitness (supernet, data) was moved; None when none was."""
 
 
 def output_paths(arch_path: Path) -> Dict[str, Path]:
     """Files written next to arch.yaml (stem-prefixed so several searches can share a folder)."""
     stem = arch_path.with_suffix("")
-    return {"evaluated": Path(f"{stem}.evaluated.csv"), "curve_csv": Path(f"{stem}.curve.csv"),
+    return {"evaluated": Path(f"{stem}.evaluated.csv"), "evaluated_key": Path(f"{stem}.evaluated.json"),
+            "curve_csv": Path(f"{stem}.curve.csv"),
             "curve_png": Path(f"{stem}.curve.png"), "pareto_png": Path(f"{stem}.pareto.png")}
 
 
@@ -42,16 +46,24 @@ def search_architecture(space: SearchSpace, constraints: List[Constraint], fitne
                         verify: bool = True, verify_max: int = 10, protocol: Protocol = Protocol(),
                         provenance: Optional[Dict] = None,
                         on_iteration: Optional[Callable[[int, SearchLog], None]] = None,
-                        on_verify: Optional[Callable[[Dict], None]] = None, strict_raw: bool = False,
+                        on_verify: Optional[Callable[[Dict], None]] = None,
+                        fitness_key: Optional[Dict[str, str]] = None, strict_raw: bool = False,
                         on_note: Optional[Callable[[str], None]] = None, allow_bicubic: bool = False) -> SearchOutcome:
     """Run the search and the closed loop, then write arch.yaml (with per-device LUT vs measured) and plots.
 
+    `fitness_key` identifies the fitness (supernet checkpoint, validation data, metric): evaluated.csv is
+    reused by a rerun only when it was scored under the same key (see outputs.open_evaluated).
     The closed loop holds each device's budget against the latency at its LUT's nominal speed
     (`strict_raw`: against the raw time); notes (host speed, unverifiable LUTs) go to `on_note`.
     `allow_bicubic` lets the bicubic-only output (no network) be a candidate.
     """
     arch_path = Path(arch_path)
     files = output_paths(arch_path)
+    for name, path in files.items():
+        check_output_path(path, f"search output ({name})", inputs=[])
+    if verify and verify_max < 1:
+        raise ConfigError(f"verify_max must be ≥ 1 (got {verify_max}): it is how many candidates the closed loop "
+                          f"may measure; to skip measuring use verify=False (--no-verify)")
     feas = Feasibility(space, constraints, allow_bicubic)
     if constraints:
         feas.sample(1, np.random.default_rng([seed, 1]))  # raises early, naming the cheapest costs
@@ -63,7 +75,7 @@ def search_architecture(space: SearchSpace, constraints: List[Constraint], fitne
             on_note(line)
 
     checks = check_devices(constraints, note) if verify else None  # a wrong table fails before the search
-    known = read_evaluated(files["evaluated"])
+    known, stale = open_evaluated(files["evaluated"], files["evaluated_key"], fitness_key or {"fitness_key": ""})
 
     def checkpoint(it: int, log: SearchLog) -> None:
         write_evaluated(log, feas, files["evaluated"])  # a rerun re-evaluates nothing already scored
@@ -75,13 +87,13 @@ def search_architecture(space: SearchSpace, constraints: List[Constraint], fitne
     verification = verify_candidates(space, ranked, constraints, verify_max, protocol, on_verify, strict_raw,
                                      checks, note) if verify else Verification(ranked[0])
     if verification.chosen is None:
-        raise DcnasError(no_candidate_message(verification, verify_max))
+        raise DcnasError(no_candidate_message(verification))
     chosen = verification.chosen
     costs = feas.costs(chosen.array()[None])[0]
     measured = {}
     for t in verification.tried:
         if t["genome"] == chosen.to_hex():
-            measured = {d: v["measured"]["median_ms"] for d, v in t["devices"].items()}
+            measured = {d: v["decided_ms"] for d, v in t["devices"].items()}  # on the LUT's (nominal) scale
     chosen = Arch(chosen.genes, meta={
         "space": space.to_dict(),
         "search": {
@@ -100,14 +112,11 @@ def search_architecture(space: SearchSpace, constraints: List[Constraint], fitne
     if constraints:
         axis = next((c for c in constraints if c.device), constraints[0])
         write_pareto(log, feas, axis, chosen.to_hex(), files["pareto_png"], measured)
-    return SearchOutcome(chosen, arch_path, log, verification, files)
+    return SearchOutcome(chosen, arch_path, log, verification, files, stale)
 
 
-def no_candidate_message(verification: Verification, verify_max: int) -> str:
-    """Why the closed loop returned nothing: no try allowed, or each candidate's measured vs budget."""
-    if verify_max < 1:
-        return ("--verify-max 0 lets the closed loop try no candidate: give --verify-max 1 or more "
-                "(or --no-verify, at the cost of an unverified budget)")
+def no_candidate_message(verification: Verification) -> str:
+    """Why the closed loop returned nothing: each candidate's decided and raw time against its budget."""
     tried = "; ".join(f"{t['genome'][:12]}…: " + ", ".join(
         f"{d} {v['decided_ms']:.2f} ms {v['decided_on']} (raw {v['measured']['median_ms']:.2f}, "
         f"LUT {v['lut_ms']:.2f}, budget {v['budget_ms']:.2f})" for d, v in t["devices"].items())

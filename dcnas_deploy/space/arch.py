@@ -111,7 +111,9 @@ class Arch:
         """Parse the readable form; every mistake is reported with its stage, slot and value."""
         errors: List[str] = []
         if not isinstance(d, dict):
-            raise ConfigError(f"{source}: expected a mapping with keys {list(BRANCHES)}, got {type(d).__name__}")
+            got = "an empty file" if d is None else f"a {type(d).__name__}"
+            raise ConfigError(f"{source}: expected a mapping with keys {list(BRANCHES)}, got {got}; start from "
+                              f"`dcnas-deploy arch sample -o arch.yaml` or a search's output")
         known = set(BRANCHES) | {"format", "meta"}
         for k in d:
             if k not in known:

@@ -63,25 +63,27 @@ def graceful_interrupt() -> Iterator[Callable[[], bool]]:
 
 
 class Progress:
-    """Rich progress bar with step, loss, phase and ETA (a no-op when disabled)."""
+    """Progress bar with step, loss, phase and ETA; plain lines when piped (a no-op when disabled)."""
 
     def __init__(self, enabled: bool, description: str, total: int, start: int):
         self.enabled = enabled
         if not enabled:
             return
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        self.bar = RichProgress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[info]}"),
-                                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-        self.task = self.bar.add_task(description, total=total, completed=start, loss="-", info="")
+        from dcnas_deploy.terminal import LineProgress, make_console
+
+        self.bar = LineProgress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[loss]}"), TextColumn("{task.fields[info]}"),
+                                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=make_console())
+        self.task = self.bar.add_task(description, total=total, completed=start, loss="loss -", info="")
         self.bar.start()
 
     def update(self, done: int, loss: float, info: str = "") -> None:
         """Advance to `done` steps."""
         if self.enabled:
-            self.bar.update(self.task, completed=done, loss=f"{loss:.4f}" if math.isfinite(loss) else "-", info=info)
+            self.bar.update(self.task, completed=done, loss=f"loss {loss:.4f}" if math.isfinite(loss) else "loss -",
+                            info=info)
 
     def close(self) -> None:
         """Stop the live display."""

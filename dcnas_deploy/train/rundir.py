@@ -14,9 +14,9 @@ import torch
 
 from dcnas_deploy.errors import ConfigError
 from dcnas_deploy.fileio import atomic_write, atomic_write_text, load_torch_file
+from dcnas_deploy.model.checkpoint import RUN_FORMAT as FORMAT
 from dcnas_deploy.presets import Preset, load_preset_file
 
-FORMAT = "dcnas-run/1"
 RESUMABLE_CHANGES = ("training.steps", "retrain.steps")
 """Preset keys a resume may change (to extend a finished run)."""
 
