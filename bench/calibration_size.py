@@ -34,12 +34,11 @@ def main() -> None:
         rows = list(csv.DictReader(f))
     genomes = np.stack([Arch.from_hex(r["genome"]).array() for r in rows])
     measured = np.array([float(r["normalised_ms"]) for r in rows])
-    raw = lut.raw_tables(space)
-    count = space.cost_tables(lambda op: 1)
-    x_held = raw.batch(genomes) - count.batch(genomes) * lut.overhead_ms
+    net = lut.net_tables(space)
+    x_held = net.batch(genomes)
     recs = lut.calibration.records
     nominal = lut.reference.nominal_ms
-    x_all = np.array([r["lut_sum_ms"] - r["n_ops"] * lut.overhead_ms for r in recs])
+    x_all = net.batch(np.stack([Arch.from_hex(r["genome"]).array() for r in recs]))
     y_all = np.array([record_normalised_ms(r, nominal) for r in recs])
     stamps = {m["stage"]: m["at_s"] for m in lut.reference.measurements}
     ops_done = max((m["at_s"] for m in lut.reference.measurements if m["stage"].startswith("after ops")), default=0.0)

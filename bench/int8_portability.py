@@ -2,10 +2,11 @@
 
 Exports random networks to ONNX int8 in every scheme of `export.converters.ONNX_INT8_SCHEMES`, then runs
 each file in ONNX Runtime natively and under `qemu-x86_64 -cpu MODEL` (user-mode emulation: CPUID reports
-that CPU, so ONNX Runtime picks that CPU's kernels), and prints the worst PSNR vs PyTorch per scheme.
+that CPU, so ONNX Runtime picks that CPU's kernels), and prints the worst PSNR vs PyTorch per scheme. Then times each scheme natively at --time-hr (one network, 1 thread,
+in alternating turns with the same network's fp32 file) and prints its latency ÷ fp32's.
 Default emulated CPU: Haswell-v4 (AVX2 + FMA, no AVX-512, no VNNI). Needs `qemu-x86_64` (Debian: qemu-user).
 
-    python bench/int8_portability.py [--cpu Haswell-v4] [--nets 3] [--hr 32]
+    python bench/int8_portability.py [--cpu Haswell-v4] [--nets 3] [--hr 32] [--time-hr 128]
 """
 from __future__ import annotations
 
@@ -55,6 +56,36 @@ def export_files(folder: Path, nets: int, hr: int, scale: int = 8) -> None:
             onnx_int8(ConvertJob(dep, example, folder / f"a{i}_{scheme}.onnx", feeds, scheme), "int8")
 
 
+def time_schemes(folder: Path, hr: int, scale: int = 8) -> dict:
+    """Median latency ÷ fp32 latency (paired turns, 1 thread, this CPU) and its CI per int8 scheme."""
+    import torch
+
+    from dcnas_deploy import SearchSpace, Supernet
+    from dcnas_deploy.export.converters import ONNX_INT8_SCHEMES, ConvertJob, backend_convert, onnx_int8
+    from dcnas_deploy.export.deployable import Deployable
+    from dcnas_deploy.export.samples import graph_inputs, load_export_data
+    from dcnas_deploy.runtimes.files import load_session, time_sessions_paired
+
+    spec = f"middlebury:{MIDDLEBURY}" if (MIDDLEBURY / "Depth").is_dir() else "synthetic"
+    torch.manual_seed(0)
+    space = SearchSpace(width=8, scale=scale, hr_size=(hr, hr))
+    dep = Deployable(Supernet(space).eval().materialize(space.sample(100)).eval())
+    data = load_export_data(spec, (hr, hr), scale, n_check=1, n_calib=12, seed=0)
+    feeds = [graph_inputs(t) for t in data.calibration]
+    example = tuple(torch.from_numpy(a) for a in graph_inputs(data.check[0]))
+    backend_convert("onnxruntime")(ConvertJob(dep, example, folder / "t_fp32.onnx", feeds), "fp32")
+    fp32 = load_session(folder / "t_fp32.onnx", "onnxruntime", {"threads": 1})
+    out = {}
+    for scheme in ONNX_INT8_SCHEMES:
+        onnx_int8(ConvertJob(dep, example, folder / f"t_{scheme}.onnx", feeds, scheme), "int8")
+        sess = load_session(folder / f"t_{scheme}.onnx", "onnxruntime", {"threads": 1})
+        pt = time_sessions_paired(sess, fp32)
+        out[scheme] = (pt.ratio, pt.ratio_ci_pct, pt.reference.median_ms)
+        sess.close()
+    fp32.close()
+    return out
+
+
 def run_files(folder: Path) -> dict:
     """Worst PSNR vs PyTorch per scheme over the nets, on whatever CPU this process sees (ORT only)."""
     import onnxruntime as ort
@@ -81,6 +112,7 @@ def main() -> None:
     ap.add_argument("--cpu", default="Haswell-v4", help="qemu CPU model to emulate (qemu-x86_64 -cpu help)")
     ap.add_argument("--nets", type=int, default=3)
     ap.add_argument("--hr", type=int, default=32)
+    ap.add_argument("--time-hr", type=int, default=128, help="HR size for the speed comparison (0: skip it)")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -103,6 +135,12 @@ def main() -> None:
     print(f"{'scheme':14s} {'native':>8s} {args.cpu:>12s}   native ISA: {' '.join(f for f in isa if 'vnni' in f or 'avx512f' == f) or 'no VNNI'}")
     for scheme in native:
         print(f"{scheme:14s} {native[scheme]:8.1f} {emulated[scheme]:12.1f}")
+    if args.time_hr:
+        with tempfile.TemporaryDirectory(prefix="int8-speed-") as tmp:
+            speed = time_schemes(Path(tmp), args.time_hr)
+        print(f"latency ÷ fp32 on this CPU ({args.time_hr}x{args.time_hr}, x8, 1 thread, paired turns; > 1 is slower)")
+        for scheme, (ratio, ci, fp32_ms) in speed.items():
+            print(f"{scheme:14s} {ratio:6.2f}×  (±{ci:.1f} %, fp32 {fp32_ms:.1f} ms)")
 
 
 if __name__ == "__main__":

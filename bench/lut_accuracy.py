@@ -71,10 +71,10 @@ def main() -> None:
         w.writerow(["genome", "raw_sum_ms", "predicted_ms", "measured_ms", "normalised_ms", "factor"])
         w.writerows(zip(r["genomes"], r["raw_sum_ms"], r["predicted_ms"], r["measured_ms"], r["normalised_ms"],
                         r["factor"]))
-        atomic_write_text(stem.with_suffix(".csv"), buf.getvalue())
+        atomic_write_text(Path(f"{stem}.csv"), buf.getvalue())  # not with_suffix: it would eat the condition
         plot_calibration(r["raw_sum_ms"], r["predicted_ms"], r["normalised_ms"], e,
                          f"{lut.device['name']}: {args.archs} held-out networks ({args.condition}; normalised)",
-                         stem.with_suffix(".png"), label="calibrated LUT (held-out)")
+                         Path(f"{stem}.png"), label="calibrated LUT (held-out)")
 
 
 def _read_measured(path: Path) -> dict:

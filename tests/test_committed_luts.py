@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from dcnas_deploy.lut.table import LUT, REPO_LUTS
+from dcnas_deploy.runtimes.protocol import Protocol
 
 COMMITTED = sorted(REPO_LUTS.glob("*.yaml"))
 
@@ -18,10 +19,23 @@ def test_committed_lut_is_complete_and_has_provenance(path):
     for key in ("runtime", "runtime_version", "host", "threads", "date", "protocol", "per_call_overhead_ms",
                 "profiling_seconds"):
         assert prov.get(key) not in (None, ""), f"{path.name}: provenance lacks {key}"
-    assert prov["protocol"]["timed_runs"] >= 50 and prov["threads"] == lut.device["threads"]
+    full = Protocol()
+    proto = prov["protocol"]
+    assert prov["threads"] == lut.device["threads"]
+    for key in ("timed_runs", "timed_s", "rounds", "turn_s"):  # the full protocol, never the quick one
+        assert proto[key] >= getattr(full, key), f"{path.name}: protocol {key} {proto[key]} < {getattr(full, key)}"
+    fp = prov.get("fingerprint") or {}
+    for key in ("machine", "cpu_vendor", "cpu_model", "isa", "runtime", "runtime_version", "threads"):
+        assert fp.get(key) not in (None, "", []), f"{path.name}: fingerprint lacks {key}"
+    assert fp["runtime"] == prov["runtime"] and fp["threads"] == prov["threads"]
+    ref = lut.reference
+    assert ref is not None and ref.nominal_ms > 0
+    assert len(ref.measurements) >= 2 + len(lut.calibration.records)  # around the ops and with every network
     cal = lut.calibration
-    assert cal is not None and len(cal.records) >= 20
-    assert all(r["measured"]["count"] >= 50 for r in cal.records)  # full protocol, never the quick one
+    assert cal is not None and len(cal.records) >= 20 and cal.scale > 0
+    for r in cal.records:
+        assert r["measured"]["count"] >= full.timed_runs
+        assert r["paired"]["ratio"] > 0 and r["paired"]["rounds"] >= full.rounds
     assert 0 <= cal.errors["mape_pct"] < 100 and 0 <= cal.errors["within_10pct"] <= 1
     assert path.with_suffix(".calibration.png").stat().st_size > 1000
     lat = lut.batch_latency(space.sample_genomes(200, seed=1), space)

@@ -262,3 +262,27 @@ def test_benchmark_with_a_reference_lut_reports_host_speed(cpu_lut, tmp_path):
     res = runner.invoke(app, ["benchmark", str(arch), "--device", "cpu-torch", "--reference", str(cpu_lut.path)],
                         env={"COLUMNS": "200"})
     assert res.exit_code == 2 and "not 'cpu-torch'" in res.output
+
+
+def test_calibration_scale_stays_positive_when_noise_hides_the_ops(cpu_lut, tmp_path):
+    """Tiny geometries on a noisy host: a per-call overhead above every op, or timings that fall as the op
+    sums rise, must still give a loadable table (slope 1, offset fitted), never a negative scale."""
+    from dcnas_deploy.lut.calibration import fit_affine
+    from dcnas_deploy.lut.profiler import refit
+
+    assert fit_affine(np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0])) == (1.0, 0.0)
+    assert fit_affine(np.array([2.0, 2.0]), np.array([3.0, 5.0])) == (1.0, 2.0)
+    d = yaml.safe_load(cpu_lut.path.read_text())
+    d["provenance"]["per_call_overhead_ms"] = 1000.0
+    big = tmp_path / "overhead.yaml"
+    big.write_text(yaml.safe_dump(d))
+    lut = LUT.load(big)
+    assert np.all(lut.net_tables(SPACE).batch(SPACE.sample_genomes(50, seed=0)) == 0)
+    recs = [dict(r) for r in lut.calibration.records]
+    for i, r in enumerate(recs):  # measured latency falling as the op sums rise
+        r["paired"] = dict(r["paired"], ratio=2.0 - 0.1 * i)
+    cal = refit(lut, SPACE, recs)
+    assert cal.scale == 1.0 and np.isfinite(cal.offset_ms)
+    lut.calibration = cal
+    lut.save()
+    assert LUT.load(big).calibration.scale == 1.0

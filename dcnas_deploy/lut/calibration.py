@@ -8,13 +8,18 @@ import numpy as np
 
 
 def fit_affine(x: np.ndarray, y: np.ndarray) -> Tuple[float, float]:
-    """Least-squares y ≈ a·x + b; falls back to a ratio through the origin if the slope is not positive."""
+    """Least-squares y ≈ a·x + b with a > 0.
+
+    When the sums explain none of the spread (one network, no spread, or a slope that is not positive,
+    as on tiny geometries where timing noise dominates), the slope stays 1 and the offset alone is fitted,
+    so a table never carries a non-positive scale.
+    """
     x, y = np.asarray(x, float), np.asarray(y, float)
     if len(x) >= 2 and np.ptp(x) > 0:
         a, b = np.polyfit(x, y, 1)
         if a > 0:
             return float(a), float(b)
-    return float(np.sum(x * y) / max(np.sum(x * x), 1e-12)), 0.0
+    return 1.0, float(np.mean(y - x)) if len(x) else 0.0
 
 
 def prediction_errors(predicted: np.ndarray, measured: np.ndarray) -> Dict[str, float]:

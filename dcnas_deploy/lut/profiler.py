@@ -31,7 +31,7 @@ from dcnas_deploy.space import Arch, SearchSpace
 Progress = Callable[[str, int, int], None]
 """progress(stage, advance, total) — stage is 'ops' or 'calibration'."""
 
-DEFAULT_CALIBRATION = 30
+DEFAULT_CALIBRATION = 20
 """Calibration networks by default (see README: held-out accuracy vs number of calibration networks)."""
 
 
@@ -196,7 +196,7 @@ def refit(lut: LUT, space: SearchSpace, records: List[dict]) -> Calibration:
     sums = raw.batch(genomes)
     for r, s in zip(records, sums):
         r["lut_sum_ms"] = round(float(s), 6)
-    x = np.array([r["lut_sum_ms"] - r["n_ops"] * lut.overhead_ms for r in records])
+    x = lut.net_tables(space).batch(genomes)
     y = np.array([record_normalised_ms(r, nominal) for r in records])
     a, b = fit_affine(x, y)
     errors = prediction_errors(cross_validated(x, y), y)
@@ -215,7 +215,7 @@ def plot(lut: LUT) -> Path:
     """Calibration scatter (and, with a reference, its drift during profiling) next to the LUT."""
     recs = lut.calibration.records
     nominal = lut.reference.nominal_ms if lut.reference and lut.reference.measurements else None
-    x = np.array([r["lut_sum_ms"] - r["n_ops"] * lut.overhead_ms for r in recs])
+    x = lut.net_tables(lut.space()).batch(np.stack([Arch.from_hex(r["genome"]).array() for r in recs]))
     y = np.array([record_normalised_ms(r, nominal) for r in recs])
     errs = {k: v for k, v in lut.calibration.errors.items() if isinstance(v, float)}
     drift = None

@@ -74,13 +74,6 @@ class Reference:
         self.measurements.append({"stage": stage, "at_s": round(at_s, 1), **timing.to_dict()})
         return timing.median_ms
 
-    def drift(self) -> Dict[str, float]:
-        """Spread of the reference during profiling: min/max over nominal, and p90/p10 of the medians."""
-        med = sorted(m["median_ms"] for m in self.measurements)
-        nominal = self.nominal_ms
-        return {"min_over_nominal": med[0] / nominal, "max_over_nominal": med[-1] / nominal,
-                "n": float(len(med))}
-
     def speed(self, paired: PairedTiming) -> HostSpeed:
         """A paired measurement (candidate vs this reference) at the nominal speed."""
         nominal = self.nominal_ms

@@ -227,6 +227,13 @@ class LUT:
         self.check_ops(space)
         return space.cost_tables(self.op_ms, tuple(self.geometry["hr"]))
 
+    def net_tables(self, space: SearchSpace) -> CostTables:
+        """Σ max(op − per-call overhead, 0): the quantity the calibration scales (never negative)."""
+        self.check_geometry(space, tuple(self.geometry["hr"]))
+        self.check_ops(space)
+        o = self.overhead_ms
+        return space.cost_tables(lambda op: max(self.op_ms(op) - o, 0.0), tuple(self.geometry["hr"]))
+
     def cost_tables(self, space: SearchSpace) -> CostTables:
         """Calibrated latency (ms) as additive tables: scale·max(op − overhead, 0) per op, offset on lr_up.
 

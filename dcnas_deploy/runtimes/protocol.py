@@ -32,7 +32,7 @@ class Protocol:
     timed_s: float = 0.3
     """... and at least this many seconds of them."""
     max_runs: int = 2000
-    max_s: float = 4.0
+    max_s: float = 3.0
     """Stop at this many runs / seconds of timed runs even if the interval is wider than the target."""
     target_ci_pct: float = 1.0
     """Stop once the 95 % CI of the median (paired: of the per-round ratio) is within ±this %; 0: floors only."""
