@@ -372,3 +372,15 @@ def test_keep_freed_memory_stops_page_faults_from_heap_churn():
     default, kept = faults("default"), faults("keep")
     assert default > 64, f"scenario no longer churns the heap here ({default} faults): test means nothing"
     assert kept <= 64, f"{kept} page faults over 20 runs with freed memory kept (default: {default})"
+
+
+def test_paired_measurement_keeps_its_rounds_floor_on_slow_models():
+    """A model slower than the protocol's ceiling still gets `rounds` rounds, so its ratio has an interval."""
+    import time as _time
+
+    from dcnas_deploy.runtimes.protocol import measure_paired
+
+    proto = Protocol(warmup_runs=1, warmup_s=0.0, timed_runs=1, timed_s=0.0, max_s=0.01, rounds=6, turn_s=0.001)
+    paired = measure_paired(lambda: _time.sleep(0.01), lambda: _time.sleep(0.002), proto)
+    assert paired.rounds == 6 and paired.ratio_ci_pct is not None
+    assert 2.0 < paired.ratio < 10.0

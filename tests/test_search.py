@@ -231,7 +231,8 @@ def test_closed_loop_holds_normalised_latency_to_the_budget_on_a_slower_host(tor
         d = entry["devices"]["cpu-torch"]
         speed = d["host_speed"]
         assert d["decided_on"] == "normalised" and d["decided_ms"] == pytest.approx(speed["normalised_ms"], abs=1e-3)
-        assert d["within_budget"] == (d["decided_ms"] <= budget) and d["host_check_factor"] > 0
+        assert d["held_ms"] == pytest.approx(d["decided_ms"] * (1 + (d["ci_pct"] or 0) / 100), rel=1e-3)
+        assert d["within_budget"] == (d["held_ms"] <= budget) and d["host_check_factor"] > 0
         assert speed["normalised_ms"] == pytest.approx(speed["ratio"] * lut.reference.nominal_ms, rel=1e-3)
         # raw ÷ normalised is the host speed this candidate's own turns saw
         assert speed["raw_ms"] / speed["normalised_ms"] == pytest.approx(speed["factor"], rel=0.3)

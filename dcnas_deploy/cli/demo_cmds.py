@@ -6,12 +6,13 @@ from pathlib import Path
 import typer
 
 from dcnas_deploy.cli.common import Number, console, user_errors
+from dcnas_deploy.runtimes.protocol import CALIBRATION_NETWORKS
 
 
 def demo(device: str = typer.Option("cpu", "--device", "-d", help="Device profile to profile, search for and verify on."),
          out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run folder (finished stages are reused)."),
          preset: str = typer.Option("demo", "--preset", help="Preset name or YAML."),
-         calibrate: int = typer.Option(20, parser=Number(int, min=0),
+         calibrate: int = typer.Option(CALIBRATION_NETWORKS, parser=Number(int, min=0),
                                        help="Whole networks measured to calibrate a newly profiled LUT."),
          budget_percentile: float = typer.Option(50.0, parser=Number(float, min=1.0, max=100.0),
                                                  help="Latency budget: this percentile of the space's LUT latency "

@@ -8,6 +8,7 @@ import typer
 
 from dcnas_deploy.cli.arch_cmds import Scale
 from dcnas_deploy.cli.common import Number, console, print_json, user_errors
+from dcnas_deploy.runtimes.protocol import CALIBRATION_NETWORKS
 
 lut_app = typer.Typer(help="Inspect and re-check latency LUTs.", no_args_is_help=True)
 
@@ -34,7 +35,7 @@ def profile(device: str = typer.Option("cpu", "--device", "-d", help="Device pro
             width: int = typer.Option(8, parser=Number(int, min=4, max=256), help="Base width C of the search space."),
             hr: str = typer.Option("256x256", help="HR input size HxW the LUT is valid for."),
             scale: Scale = typer.Option(8, help="Upscaling factor."),
-            calibrate: int = typer.Option(20, parser=Number(int, min=0),
+            calibrate: int = typer.Option(CALIBRATION_NETWORKS, parser=Number(int, min=0),
                                           help="Whole networks the calibration fits (a rerun measures only the ones missing)."),
             out: Optional[Path] = typer.Option(None, "--out", "-o", help="LUT file (default luts/<device>-c<C>-<H>x<W>-x<s>.yaml)."),
             force: bool = typer.Option(False, "--force", help="Re-measure everything instead of only what is missing."),

@@ -25,13 +25,12 @@ from dcnas_deploy.lut.reference import Reference, reference_arch
 from dcnas_deploy.lut.table import LUT, Calibration, default_lut_path, geometry_of, safe_name
 from dcnas_deploy.runtimes.devices import DeviceProfile
 from dcnas_deploy.runtimes.fingerprint import device_fingerprint
-from dcnas_deploy.runtimes.protocol import Protocol
+from dcnas_deploy.runtimes.protocol import CALIBRATION_NETWORKS, Protocol
 from dcnas_deploy.space import Arch, SearchSpace
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, advance, total) — stage is 'ops' or 'calibration'."""
 
-DEFAULT_CALIBRATION = 20
 """Calibration networks by default (see README: held-out accuracy vs number of calibration networks)."""
 
 
@@ -114,7 +113,7 @@ def measure_overhead(profile: DeviceProfile, protocol: Protocol) -> float:
     return measure_modules(profile, [(Add().eval(), (x, x))], protocol)[0].median_ms
 
 
-def profile_device(profile: DeviceProfile, space: SearchSpace, out: Path, calibrate: int = DEFAULT_CALIBRATION,
+def profile_device(profile: DeviceProfile, space: SearchSpace, out: Path, calibrate: int = CALIBRATION_NETWORKS,
                    force: bool = False, protocol: Protocol = Protocol(), chunk: int = 8, seed: int = 0,
                    progress: Optional[Progress] = None) -> LUT:
     """Measure missing ops and calibration networks of `space` on `profile`, saving `out` as it goes."""

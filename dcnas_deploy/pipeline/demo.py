@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 from dcnas_deploy.pipeline.stages import Stages
+from dcnas_deploy.runtimes.protocol import CALIBRATION_NETWORKS
 
 MIDDLEBURY = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "middlebury"
 BENCH_DEVICES = ("cpu", "cpu-openvino", "cpu-tflite", "cpu-torch")
@@ -25,7 +26,7 @@ class DemoSettings:
     out: Path = Path("runs/demo")
     preset: str = "demo"
     device: str = "cpu"
-    calibrate: int = 20
+    calibrate: int = CALIBRATION_NETWORKS
     budget_percentile: float = 50.0
     """The latency budget: this percentile of the space's LUT latency over random paths."""
     quick: bool = False

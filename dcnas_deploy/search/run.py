@@ -118,7 +118,8 @@ def search_architecture(space: SearchSpace, constraints: List[Constraint], fitne
 def no_candidate_message(verification: Verification) -> str:
     """Why the closed loop returned nothing: each candidate's decided and raw time against its budget."""
     tried = "; ".join(f"{t['genome'][:12]}…: " + ", ".join(
-        f"{d} {v['decided_ms']:.2f} ms {v['decided_on']} (raw {v['measured']['median_ms']:.2f}, "
+        f"{d} {v['decided_ms']:.2f} ms {v['decided_on']} (upper 95 % bound {v.get('held_ms', v['decided_ms']):.2f}, "
+        f"raw {v['measured']['median_ms']:.2f}, "
         f"LUT {v['lut_ms']:.2f}, budget {v['budget_ms']:.2f})" for d, v in t["devices"].items())
         for t in verification.tried)
     return (f"no candidate measured within budget on the device ({len(verification.tried)} tried; the rest are "
