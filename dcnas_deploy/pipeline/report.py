@@ -101,10 +101,10 @@ def build_blocks(out: Path, s, r: Dict[str, Dict[str, Any]], seconds: Dict[str, 
         b.append(("p", prof["reuse_note"]))
     rows = [[t["genome"][:16] + "…", d, f"{v['lut_ms']:.3f}", f"{v['measured']['median_ms']:.3f}",
              _f((v.get("host_speed") or {}).get("factor"), "{:.3f}"), f"{v.get('decided_ms', v['measured']['median_ms']):.3f}",
-             f"{v['budget_ms']:.3f}", "kept" if t["accepted"] else "dropped (over budget)"]
+             _f(v.get("held_ms"), "{:.3f}"), f"{v['budget_ms']:.3f}", "kept" if t["accepted"] else "dropped (over budget)"]
             for t in found["closed_loop"] for d, v in t["devices"].items()]
     b.append(("table", (["candidate", "device", "LUT ms", "raw measured ms", "host speed factor",
-                         "normalised ms (held to the budget)", "budget ms", "closed loop"], rows)))
+                         "normalised ms", "upper 95 % bound (held to the budget)", "budget ms", "closed loop"], rows)))
     for line in found.get("notes", []):
         b.append(("p", f"Note: {line}"))
     for key, cap in (("curve_png", "search curve"), ("pareto_png", "latency (LUT) vs validation RMSE")):
