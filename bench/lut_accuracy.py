@@ -27,7 +27,8 @@ from dcnas_deploy.cli.lut_cmds import kernel_ratios, progress_bars
 from dcnas_deploy.fileio import atomic_write_text
 from dcnas_deploy.lut.calibration import plot_calibration
 from dcnas_deploy.lut.check import check_lut
-from dcnas_deploy.lut.table import LUT, REPO_LUTS
+from dcnas_deploy.datadirs import shipped_dir
+from dcnas_deploy.lut.table import LUT
 
 FIELDS = ("raw_ms", "normalised_ms", "factor")
 
@@ -39,7 +40,7 @@ def main() -> None:
     ap.add_argument("--condition", default="quiet", help="label of the machine state (quiet, later, load, ...)")
     ap.add_argument("--out", type=Path, default=Path("runs/lut-accuracy"))
     args = ap.parse_args()
-    paths = args.luts or sorted(REPO_LUTS.glob("*-c8-256x256-x8.yaml"))
+    paths = args.luts or sorted(shipped_dir("luts").glob("*-c8-256x256-x8.yaml"))
     print(f"{'LUT':<36} {'cond':<6} {'archs':>5} {'k7/k5':>6} | {'raw MAPE':>8} {'±10 %':>5} | "
           f"{'norm MAPE':>9} {'±10 %':>5} {'τ':>5} {'meas/pred':>9} | {'factor':>6} {'time s':>6}")
     for path in paths:

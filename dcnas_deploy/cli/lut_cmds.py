@@ -86,13 +86,15 @@ def _print_calibration(lut) -> None:
 
 @lut_app.command("show")
 @user_errors
-def show(path: Path, top: int = typer.Option(10, parser=Number(int, min=1), help="How many of the slowest ops to list."),
+def show(path: str = typer.Argument(..., help="LUT file, or the name of one in the LUT folders (e.g. cpu-c8-256x256-x8)."),
+         top: int = typer.Option(10, parser=Number(int, min=1), help="How many of the slowest ops to list."),
          as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables.")) -> None:
     """Summary, slowest ops, kernel-size ratios and calibration figures of a LUT."""
     from rich.table import Table
 
-    from dcnas_deploy.lut import LUT
+    from dcnas_deploy.lut.table import LUT, lut_file
 
+    path = lut_file(path)
     lut = LUT.load(path)
     p, g = lut.provenance, lut.geometry
     slowest = sorted(lut.ops.items(), key=lambda kv: -kv[1].median_ms)[:top]
@@ -149,14 +151,17 @@ def kernel_ratios(lut) -> dict:
 
 @lut_app.command("check")
 @user_errors
-def check(path: Path, archs: int = typer.Option(10, parser=Number(int, min=1), help="Random architectures to re-measure now."),
+def check(path: str = typer.Argument(..., help="LUT file, or the name of one in the LUT folders."),
+          archs: int = typer.Option(10, parser=Number(int, min=1), help="Random architectures to re-measure now."),
           seed: int = typer.Option(12345, parser=Number(int, min=0),
                                    help="Seed for the architectures (not the calibration ones)."),
           quick: bool = typer.Option(False, "--quick", help="Smoke-test protocol.")) -> None:
     """Re-measure random architectures now (in turns with the LUT's reference network) and report the drift."""
     from dcnas_deploy.lut.check import check_lut
+    from dcnas_deploy.lut.table import lut_file
     from dcnas_deploy.runtimes.protocol import QUICK, Protocol
 
+    path = lut_file(path)
     bars, advance = progress_bars()
     with bars:
         result = check_lut(path, archs, seed, QUICK if quick else Protocol(), progress=advance)

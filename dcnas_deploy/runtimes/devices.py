@@ -1,6 +1,7 @@
 """Device profiles: which runtime, on which device, at which precision and thread count, reached how.
 
-Profiles are YAML files in the repo's `devices/` folder (plus `$DCNAS_DEVICES`, a path list), loaded
+Profiles are YAML files in the shipped `devices/` folder (plus the user folder and `$DCNAS_DEVICES`, a path
+list; see dcnas_deploy.datadirs), loaded
 with strict validation: an unknown key, a bad value or malformed YAML is a ConfigError naming the
 file and the key.
 """
@@ -13,9 +14,6 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from dcnas_deploy.errors import ConfigError, DeviceError
 from dcnas_deploy.runtimes.files import PRECISIONS, SESSIONS
-
-DEVICES_ENV = "DCNAS_DEVICES"
-"""Extra folders of device profiles (os.pathsep-separated), searched before the repo's devices/."""
 
 DEFAULT_DEVICE = "cpu"
 
@@ -137,14 +135,10 @@ def load_profile_file(path: Path) -> DeviceProfile:
 
 
 def device_dirs() -> List[Path]:
-    """Folders searched for profiles: $DCNAS_DEVICES entries, then the repo's devices/."""
-    import dcnas_deploy
+    """Folders searched for profiles: $DCNAS_DEVICES entries, the user folder, the shipped devices/ (datadirs)."""
+    from dcnas_deploy.datadirs import search_dirs
 
-    from dcnas_deploy.fileio import env_folders
-
-    dirs = env_folders(DEVICES_ENV, "device profiles (*.yaml)")
-    dirs.append(Path(dcnas_deploy.__file__).resolve().parents[1] / "devices")
-    return dirs
+    return search_dirs("devices")
 
 
 def _profile_paths() -> Dict[str, Path]:
