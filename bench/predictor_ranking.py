@@ -39,7 +39,7 @@ def main() -> None:
 
     from dcnas_deploy.predictor.evaluate import rank_metrics, rank_scatter
     from dcnas_deploy.predictor.model import Predictor
-    from dcnas_deploy.predictor.runs import ensure_scored, fit_on_run
+    from dcnas_deploy.train.predictor_runs import ensure_scored, fit_on_run
     from dcnas_deploy.presets import load_preset
     from dcnas_deploy.train.rundir import RunDir
     from dcnas_deploy.train.supernet import load_supernet, train_supernet

@@ -88,15 +88,14 @@ def test_acceptance_is_bounded_and_falls_back_to_nearest_below(sampler):
 def test_sampler_logic_with_a_fake_latency_cost(monkeypatch):
     """FAKE latency table (not a measurement): checks only that the sampler works for a latency:DEVICE cost."""
     from dcnas_deploy import costs
+    from dcnas_deploy.lut import table
     from dcnas_deploy.train.sampling import ConstraintSampler
 
-    import dcnas_deploy.lut  # noqa: F401  (registers the real factory, which the fake then replaces)
-
-    def fake_latency(space, hr_size, device):
+    def fake_latency(device, space, hr_size):
         assert device == "fake-device"
         return space.cost_tables(lambda op: 1e-6 * op.macs + 0.01, hr_size)
 
-    monkeypatch.setitem(costs._FACTORIES, "latency", fake_latency)
+    monkeypatch.setattr(table, "latency_cost_tables", fake_latency)
     space = SearchSpace(width=8, scale=4, hr_size=(64, 64))
     s = ConstraintSampler.build(space, costs.make_cost("latency:fake-device", space), sigma=0.05)
     rng = np.random.default_rng(2)

@@ -80,9 +80,9 @@ def benchmark(
     from rich import box
     from rich.table import Table
 
-    from dcnas_deploy.cli.arch_cmds import parse_hw
+    from dcnas_deploy.space import parse_hw
     from dcnas_deploy.fileio import atomic_write_text, check_output_path
-    from dcnas_deploy.runtimes.benchmark import benchmark as run_benchmark
+    from dcnas_deploy.pipeline.benchmark import benchmark as run_benchmark
     from dcnas_deploy.runtimes.devices import load_device
     from dcnas_deploy.terminal import status
 

@@ -170,7 +170,7 @@ def predictor_fit(
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Default: RUN/predictor-LOSS.pt.")) -> None:
     """Fit a fresh predictor on paths scored with the run's final supernet weights."""
     from dcnas_deploy.fileio import check_output_path
-    from dcnas_deploy.predictor.runs import fit_on_run
+    from dcnas_deploy.train.predictor_runs import fit_on_run
     from dcnas_deploy.terminal import LineProgress
 
     require_run(supernet, "--supernet")
@@ -197,7 +197,7 @@ def predictor_eval(
     from rich.table import Table
 
     from dcnas_deploy.fileio import check_output_path
-    from dcnas_deploy.predictor.runs import eval_on_run
+    from dcnas_deploy.train.predictor_runs import eval_on_run
 
     require_run(supernet, "--supernet")
     png = check_output_path(png or supernet / "predictor_ranks.png", "--png", suffixes=(".png",))

@@ -242,6 +242,22 @@ class LUT:
         """Per-call overhead of the runtime, measured with a trivial model."""
         return float(self.provenance.get("per_call_overhead_ms", 0.0))
 
+    def kernel_ratios(self) -> Dict[str, float]:
+        """Median ratio of mbconv k7/k5 and k5/k3 latency over matching (channels, expand, resolution)."""
+        import statistics
+
+        by = {}
+        for key, t in self.ops.items():
+            m = re.fullmatch(r"mbconv k(\d)e(\d) (c\d+ \d+x\d+)", key)
+            if m:
+                by[(int(m.group(1)), m.group(2), m.group(3))] = t.median_ms
+        out = {}
+        for big, small in ((7, 5), (5, 3)):
+            r = [by[(big, e, rest)] / by[(small, e, rest)] for (k, e, rest) in by if k == big and (small, e, rest) in by]
+            if r:
+                out[f"k{big}/k{small}"] = statistics.median(r)
+        return out
+
     def raw_tables(self, space: SearchSpace) -> CostTables:
         """Uncorrected Σ op latencies (at the nominal speed) as cost tables."""
         self.check_geometry(space, tuple(self.geometry["hr"]))
@@ -325,6 +341,15 @@ def find_lut(device_or_path: str, space: SearchSpace, hr_size: Optional[Tuple[in
         lut = LUT.load(path)
     lut.check_geometry(space, hr_size)
     return lut
+
+
+def latency_cost_tables(device: str, space: SearchSpace, hr_size: Optional[Tuple[int, int]] = None) -> CostTables:
+    """The `latency:DEVICE` cost: the calibrated LUT of DEVICE (name or LUT path) at this geometry."""
+    if not device.endswith((".yaml", ".yml")) and "/" not in device:
+        from dcnas_deploy.runtimes.devices import load_device
+
+        load_device(device)  # an unknown device is named with the known ones, not sent to `profile`
+    return find_lut(device, space, hr_size).cost_tables(space)
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")

@@ -5,7 +5,6 @@ the report is read from those records, i.e. measured by this run (or by the earl
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
@@ -53,7 +52,6 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> Path:
                      lambda: _profile(preset, s.device, out, s.calibrate, protocol, s.quick))
     if not lut["reused"]:
         log(f"[profile] {lut['reuse_note']}")
-    os.environ["DCNAS_LUTS"] = str(Path(lut["lut"]).parent)
     sup = stages.run("supernet", base, lambda: _supernet(preset, out))
     found = stages.run("search", {**base, "lut": lut, "budget_percentile": s.budget_percentile},
                        lambda: _search(out, s.device, lut, s.budget_percentile, protocol, log))
@@ -120,11 +118,10 @@ def _search(out: Path, device: str, lut: Dict[str, Any], percentile: float, prot
     s = inputs.preset.search
     latency = LUT.load(lut["lut"]).batch_latency(inputs.space.sample_genomes(10000, seed=0), inputs.space)
     budget = float(np.percentile(latency, percentile))
-    cons = build_constraints(inputs.space, [f"{budget}ms"], [device])
+    cons = build_constraints(inputs.space, [f"{budget}ms"], [device], luts={device: Path(lut["lut"])})
     settings = SearchSettings.from_section(s)
     pred = inputs.predictor
-    scorer = inputs.scorer(budget if pred is not None and str(pred.meta.get("constraint", "")).startswith("latency")
-                           else (pred.tau_hi if pred is not None else 0.0))
+    scorer = inputs.scorer_for(cons)
     res = search_architecture(inputs.space, cons, inputs.fitness, out / "arch.yaml", settings,
                               "evolution+predictor" if pred is not None else "evolution", scorer, seed=0,
                               protocol=protocol, provenance={"supernet": str(out / "supernet")}, on_note=log,
@@ -164,7 +161,7 @@ def _export(preset, out: Path, final: Dict[str, Any], protocol) -> Dict[str, Any
 def _benchmark(exp: Dict[str, Any], found: Dict[str, Any], out: Path, protocol) -> Dict[str, Any]:
     """Each exported file on the local device profile whose runtime loads it, plus eager PyTorch."""
     from dcnas_deploy.errors import DcnasError
-    from dcnas_deploy.runtimes.benchmark import benchmark
+    from dcnas_deploy.pipeline.benchmark import benchmark
     from dcnas_deploy.runtimes.devices import load_device
     from dcnas_deploy.runtimes.files import RUNTIME_SUFFIXES
 

@@ -7,7 +7,6 @@
 - `connections`: how a profile is measured (Connection, CONNECTIONS, connect; local here,
   agent in agent_client, adb in adb)
 - `host`: host provenance (host_info) for LUT headers and reports
-- `benchmark`: end-to-end timing of one input on one device (INPUT_KINDS, benchmark)
 
 Nothing is imported here, so `import dcnas_deploy.runtimes.files` stays torch-free.
 """

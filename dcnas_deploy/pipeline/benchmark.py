@@ -1,4 +1,4 @@
-"""End-to-end benchmark of one input (a model file, later an architecture) on one device profile.
+"""End-to-end benchmark of one input (a model file, a checkpoint, an architecture) on one device profile.
 
 What `benchmark` accepts is a registry of input kinds: each turns its input into a model file the
 profile's runtime loads. Adding an input kind (e.g. ARCH.yaml: build, convert, then time) is one
