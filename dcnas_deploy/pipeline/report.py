@@ -138,10 +138,10 @@ def build_blocks(out: Path, s, r: Dict[str, Dict[str, Any]], seconds: Dict[str, 
         f"dcnas-deploy profile --device {s.device} --width {found_space(found)['width']} "
         f"--hr {found_space(found)['hr_size'][0]}x{found_space(found)['hr_size'][1]} --scale {found_space(found)['scale']}"
         f" --calibrate {s.calibrate}{q}",
-        f"dcnas-deploy train-supernet --profile {s.preset} --out {out}/supernet",
+        f"dcnas-deploy train-supernet --preset {s.preset} --out {out}/supernet",
         f"dcnas-deploy search --supernet {out}/supernet --device {s.device} --latency {found['budget_ms']:.4f}ms "
         f"-o {out}/arch.yaml{q}",
-        f"dcnas-deploy train --arch {out}/arch.yaml --profile {s.preset} --init supernet --supernet {out}/supernet "
+        f"dcnas-deploy train --arch {out}/arch.yaml --preset {s.preset} --init supernet --supernet {out}/supernet "
         f"--out {out}/final",
         f"dcnas-deploy export --model {fin['model']} --target all -o {out}/export",
         *[f"dcnas-deploy benchmark --device {x['device']} {x['input']}" for x in bench["rows"]],
