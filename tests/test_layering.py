@@ -1,5 +1,6 @@
 """Arrows point down (issue 18): every `dcnas_deploy` import, also the lazy ones inside functions, goes to a lower
-layer, so there is no import cycle between packages and no library code reaches up into the CLI."""
+layer, so there is no import cycle between packages and no library code reaches up into the CLI. And the library
+leaves its caller's process alone: no matplotlib backend switch, no pyplot, no change to os.environ."""
 from __future__ import annotations
 
 import ast
@@ -14,6 +15,7 @@ PACKAGE = REPO / "dcnas_deploy"
 LAYERS: List[set] = [
     {"__init__", "errors"},
     {"fileio", "terminal"},
+    {"figures"},
     {"datadirs", "space", "data"},
     {"model", "upsamplers", "predictor"},
     {"runtimes", "agent"},
@@ -71,3 +73,46 @@ def test_bench_scripts_use_the_library_not_the_cli():
     offenders = [f"{p.name}:{line} imports {mod}" for p in sorted((REPO / "bench").glob("*.py"))
                  for line, mod in _imports(p) if _unit(mod) in ("cli", "__main__")]
     assert offenders == []
+
+
+ALLOWED = {("dcnas_deploy/train/distributed.py", "os.environ.update"),  # RANK/WORLD_SIZE in the workers it spawns
+           ("dcnas_deploy/runtimes/backends.py", "os.environ.update"),  # quiet(): converter defaults, restored
+           ("dcnas_deploy/runtimes/backends.py", "os.environ.pop")}
+
+
+def _process_changes(path: Path) -> Iterator[Tuple[int, str]]:
+    """matplotlib.use / pyplot imports, and writes to os.environ, in one file."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            f = node.func
+            if f.attr == "use" and isinstance(f.value, ast.Name) and f.value.id == "matplotlib":
+                yield node.lineno, "matplotlib.use"
+            if f.attr in ("update", "setdefault", "pop", "clear", "__setitem__") and ast.unparse(f.value) == "os.environ":
+                yield node.lineno, f"os.environ.{f.attr}"
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            if any(n.startswith("matplotlib.pyplot") for n in names):
+                yield node.lineno, "imports matplotlib.pyplot"
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.Delete)):
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+            if any(isinstance(t, ast.Subscript) and ast.unparse(t.value) == "os.environ" for t in targets):
+                yield node.lineno, "writes os.environ[...]"
+
+
+def test_the_library_leaves_the_callers_backend_and_environment_alone():
+    found = [(str(p.relative_to(REPO)), line, what) for p in sorted(PACKAGE.rglob("*.py"))
+             for line, what in _process_changes(p)]
+    assert [f for f in found if (f[0], f[2]) not in ALLOWED] == []
+
+
+def test_quiet_restores_the_environment(monkeypatch):
+    import os
+
+    from dcnas_deploy.runtimes.backends import quiet
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    monkeypatch.setenv("LITERT_TORCH_SHOW_PROGRESS", "y")
+    with quiet({"TF_CPP_MIN_LOG_LEVEL": "2", "LITERT_TORCH_SHOW_PROGRESS": "n"}):
+        assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"
+        assert os.environ["LITERT_TORCH_SHOW_PROGRESS"] == "y"  # the caller's setting wins
+    assert "TF_CPP_MIN_LOG_LEVEL" not in os.environ and os.environ["LITERT_TORCH_SHOW_PROGRESS"] == "y"

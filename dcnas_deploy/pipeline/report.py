@@ -10,24 +10,21 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from dcnas_deploy.fileio import atomic_write, atomic_write_text
+from dcnas_deploy.fileio import atomic_write_text
 
 Block = Tuple[str, Any]  # ("h2", text) | ("p", text) | ("table", (header, rows)) | ("img", (path, caption)) | ("code", text)
 
 
 def comparison_grid(upsamplers: Dict[str, Any], dataset, scale: int, path: Path, n: int = 3) -> Path:
     """Rows of (guide, LR, each model's output, ground truth, |error| of bicubic and of ours)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from dcnas_deploy.data.degrade import make_triple
+    from dcnas_deploy.figures import new_figure, save_png
 
     n = min(n, len(dataset))
     names = list(upsamplers)
     cols = ["guide", "LR (input)"] + names + ["ground truth", "|error| bicubic", "|error| ours"]
-    fig, axes = plt.subplots(n, len(cols), figsize=(2.1 * len(cols), 2.2 * n), squeeze=False)
+    fig = new_figure((2.1 * len(cols), 2.2 * n))
+    axes = fig.subplots(n, len(cols), squeeze=False)
     for i in range(n):
         t = make_triple(dataset[i], scale)
         outs = {m: up(t.lr, t.guide) for m, up in upsamplers.items()}
@@ -51,8 +48,7 @@ def comparison_grid(upsamplers: Dict[str, Any], dataset, scale: int, path: Path,
                 ax.set_title(title, fontsize=8)
         axes[i][0].set_ylabel(getattr(dataset[i], "name", str(i)), fontsize=7)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
-    plt.close(fig)
+    save_png(fig, path, dpi=90)
     return path
 
 

@@ -526,6 +526,3 @@ def runtime_version(runtime: str) -> str:
     """Installed version of a runtime's package ('not installed' when absent)."""
     return _version(RUNTIME_MODULES.get(runtime, runtime))
 
-
-_ov_core = openvino_core
-"""Old private name, kept for callers written against it."""
