@@ -52,15 +52,15 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> Path:
                      lambda: _profile(preset, s.device, out, s.calibrate, protocol, s.quick))
     if not lut["reused"]:
         log(f"[profile] {lut['reuse_note']}")
-    sup = stages.run("supernet", base, lambda: _supernet(preset, out))
+    stages.run("supernet", base, lambda: _supernet(preset, out))
     found = stages.run("search", {**base, "lut": lut, "budget_percentile": s.budget_percentile},
                        lambda: _search(out, s.device, lut, s.budget_percentile, protocol, log))
     final = stages.run("retrain", {**base, "arch": found["genome"]}, lambda: _retrain(preset, out))
     exp = stages.run("export", {**base, "model": final["model"]}, lambda: _export(preset, out, final, protocol))
-    bench = stages.run("benchmark", {**base, "export": exp["files"]},
-                       lambda: _benchmark(exp, found, out, protocol))
-    ev = stages.run("evaluate", {**base, "model": final["model"], "mb": str(s.middlebury), "n": s.eval_images},
-                    lambda: _evaluate(preset, final, out, s.eval_images, s.middlebury))
+    stages.run("benchmark", {**base, "export": exp["files"]},
+               lambda: _benchmark(exp, found, out, protocol))
+    stages.run("evaluate", {**base, "model": final["model"], "mb": str(s.middlebury), "n": s.eval_images},
+               lambda: _evaluate(preset, final, out, s.eval_images, s.middlebury))
     from dcnas_deploy.pipeline.report import write_report
 
     return write_report(out, s, stages.results, stages.seconds())
