@@ -19,12 +19,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/dcnas-deploy demo
 
-test: $(STAMP)
-	$(BIN)/python -m ruff check dcnas_deploy tests bench setup.py
-	$(BIN)/python -m pytest -q
-
 lint: $(STAMP)
 	$(BIN)/python -m ruff check dcnas_deploy tests bench setup.py
+
+test: lint
+	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
