@@ -19,7 +19,7 @@ def profile(device: str = typer.Option("cpu", "--device", "-d", help="Device pro
             scale: Scale = typer.Option(8, help="Upscaling factor."),
             calibrate: int = typer.Option(20, parser=Number(int, min=0),
                                           help="Whole networks the calibration fits (a rerun measures only the ones missing)."),
-            out: Optional[Path] = typer.Option(None, "--out", "-o", help="LUT file (default luts/<device>-c<C>-<H>x<W>-x<s>.yaml)."),
+            out: Optional[Path] = typer.Option(None, "--out", "-o", help="LUT file (default: <device>-c<C>-<H>x<W>-x<s>.yaml where new LUTs go, see `dcnas-deploy paths`)."),
             force: bool = typer.Option(False, "--force", help="Re-measure everything instead of only what is missing."),
             threads: Optional[int] = typer.Option(None, "--threads", parser=Number(int, min=1),
                                                   help="Override the profile's thread count."),
