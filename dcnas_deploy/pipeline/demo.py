@@ -163,12 +163,12 @@ def _benchmark(exp: Dict[str, Any], found: Dict[str, Any], out: Path, protocol) 
     from dcnas_deploy.errors import DcnasError
     from dcnas_deploy.pipeline.benchmark import benchmark
     from dcnas_deploy.runtimes.devices import load_device
-    from dcnas_deploy.runtimes.files import RUNTIME_SUFFIXES
+    from dcnas_deploy.runtimes.table import RUNTIMES
 
     rows: List[Dict[str, Any]] = []
     for device in BENCH_DEVICES:
         profile = load_device(device)
-        files = [f for f in exp["files"] if Path(f).suffix in RUNTIME_SUFFIXES[profile.runtime]
+        files = [f for f in exp["files"] if Path(f).suffix in RUNTIMES[profile.runtime].loads
                  and not (profile.runtime == "openvino" and Path(f).suffix == ".onnx")]
         target = files[0] if files else (found["arch"] if profile.runtime == "torch" else None)
         if target is None:

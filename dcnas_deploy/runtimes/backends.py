@@ -22,6 +22,7 @@ import torch
 from dcnas_deploy.errors import ConfigError, DcnasError, require
 from dcnas_deploy.runtimes.files import TORCH_META_NAME, InputSpec, set_torch_threads
 from dcnas_deploy.runtimes.protocol import PairedTiming, Protocol, Timing, measure, measure_paired
+from dcnas_deploy.runtimes.table import RUNTIMES
 
 LITERT_QUIET = {"LITERT_TORCH_SHOW_PROGRESS": "n", "TF_CPP_MIN_LOG_LEVEL": "2"}
 """Environment defaults that keep litert-torch / TensorFlow from printing progress and C++ logs while converting."""
@@ -106,22 +107,26 @@ def _check_options(backend: str, options: Optional[Mapping[str, Any]], known: Ma
 
 @dataclass(frozen=True)
 class Backend:
-    """Converts a torch module to a file its runtime loads (`files.load_session(path, name, ...)`)."""
+    """Converts a torch module to a file its runtime loads (`files.load_session(path, name, ...)`).
+
+    What it writes comes from the runtime's row in runtimes.table.
+    """
 
     name: str
-    file_suffix: str
-    extra: str
     precisions: Tuple[str, ...]
     convert_fn: Callable[..., Path] = field(repr=False)
     options: Mapping[str, Any] = field(default_factory=dict)
     """Known convert options and their defaults."""
-    other_suffixes: Tuple[str, ...] = ()
-    """Further suffixes it writes (torch: .pt is TorchScript, .pt2 torch.export)."""
 
     @property
     def suffixes(self) -> Tuple[str, ...]:
-        """All suffixes this backend writes, file_suffix first."""
-        return (self.file_suffix,) + tuple(self.other_suffixes)
+        """All suffixes this backend writes, the default first (torch: .pt2 torch.export, .pt TorchScript)."""
+        return RUNTIMES[self.name].writes
+
+    @property
+    def file_suffix(self) -> str:
+        """The suffix it writes by default."""
+        return self.suffixes[0]
 
     def convert(self, module: torch.nn.Module, example_inputs: ExampleInputs, path, precision: str = "fp32",
                 options: Optional[Mapping[str, Any]] = None) -> Path:
@@ -234,13 +239,12 @@ def _convert_torch(module, example_inputs, path: Path, precision: str, opts: Dic
 
 
 BACKENDS: Dict[str, Backend] = {b.name: b for b in [
-    Backend("onnxruntime", ".onnx", "onnx", ("fp32",), _convert_onnx,
-            {"exporter": "legacy", "opset": None}),
-    Backend("openvino", ".xml", "openvino", ("fp32", "fp16", "bf16"), _convert_openvino, {"frontend": "onnx"}),
-    Backend("litert", ".tflite", "tflite", ("fp32",), _convert_litert, {"nhwc": False, "quant_config": None}),
-    Backend("torch", ".pt2", "all", ("fp32", "fp16", "bf16"), _convert_torch, {}, (".pt",)),
+    Backend("onnxruntime", ("fp32",), _convert_onnx, {"exporter": "legacy", "opset": None}),
+    Backend("openvino", ("fp32", "fp16", "bf16"), _convert_openvino, {"frontend": "onnx"}),
+    Backend("litert", ("fp32",), _convert_litert, {"nhwc": False, "quant_config": None}),
+    Backend("torch", ("fp32", "fp16", "bf16"), _convert_torch, {}),
 ]}
-"""runtime name -> Backend that writes files for it. Add a backend with one entry."""
+"""runtime name -> Backend that writes files for it (a row of runtimes.table each). Add a backend with one entry."""
 
 
 def get_backend(name: str) -> Backend:

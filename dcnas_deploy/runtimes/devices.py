@@ -10,20 +10,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional
 
 from dcnas_deploy.errors import ConfigError, DeviceError
 from dcnas_deploy.runtimes.files import PRECISIONS, SESSIONS
+from dcnas_deploy.runtimes.table import RUNTIMES
 
 DEFAULT_DEVICE = "cpu"
-
-RUNTIME_DEVICES: Dict[str, Tuple[str, ...]] = {
-    "onnxruntime": ("cpu", "cuda"),
-    "openvino": ("CPU", "GPU", "MYRIAD", "NPU", "AUTO"),
-    "litert": ("cpu", "gpu", "nnapi"),
-    "torch": ("cpu", "cuda"),
-}
-"""runtime -> the runtime_device values a profile may name (litert gpu/nnapi: on the phone, via adb)."""
 
 _REQUIRED = ("name", "runtime", "runtime_device", "precision", "threads", "connection")
 _OPTIONAL = ("description", "options", "gpu_name")
@@ -89,10 +82,10 @@ def profile_from_dict(data: Any, source: str = "<dict>") -> DeviceProfile:
     if missing:
         raise ConfigError(f"{source}: missing key(s) {missing}")
     runtime = data["runtime"]
-    if runtime not in SESSIONS:
-        raise ConfigError(f"{source}: runtime {runtime!r} is not one of {sorted(SESSIONS)}")
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"{source}: runtime {runtime!r} is not one of {sorted(RUNTIMES)}")
     rdev = str(data["runtime_device"])
-    allowed = RUNTIME_DEVICES[runtime]
+    allowed = RUNTIMES[runtime].devices
     if rdev not in allowed and rdev.split(".")[0].split(":")[0] not in allowed:
         raise ConfigError(f"{source}: runtime_device {rdev!r} is not valid for {runtime}; expected one of {list(allowed)}")
     if data["precision"] not in PRECISIONS:
