@@ -2,7 +2,6 @@
 the user data folder when the package does not run from a source checkout."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -17,6 +16,17 @@ PY = sys.executable
 SOURCES = ("pyproject.toml", "setup.py", "README.md", "dcnas_deploy", "devices", "profiles", "luts")
 
 
+def _setuptools_builds_wheels() -> bool:
+    """Whether this environment's setuptools builds wheels by itself (≥ 70.1 needs no `wheel` package)."""
+    from importlib import metadata
+
+    try:
+        major, minor = (int(x) for x in metadata.version("setuptools").split(".")[:2])
+    except (metadata.PackageNotFoundError, ValueError):
+        return False
+    return (major, minor) >= (70, 1)
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
     """The wheel built from a copy of this checkout, installed non-editable (`pip install --target`)."""
@@ -29,7 +39,7 @@ def installed(tmp_path_factory) -> Path:
             shutil.copytree(path, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy2(path, src / name)
-    isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
+    isolation = ["--no-build-isolation"] if _setuptools_builds_wheels() else []  # else pip fetches a build env
     subprocess.run([PY, "-m", "pip", "wheel", "-q", "--no-deps", *isolation, "-w", str(base / "dist"), str(src)],
                    check=True, capture_output=True, text=True, timeout=300)
     wheel = next((base / "dist").glob("dcnas_deploy-*.whl"))
