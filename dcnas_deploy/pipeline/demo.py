@@ -70,8 +70,8 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> Path:
 
 def _profile(preset, device: str, out: Path, calibrate: int, protocol, quick: bool) -> Dict[str, Any]:
     """Reuse a committed LUT measured for the same device, geometry and host fingerprint, or measure one into OUT/luts."""
-    from dcnas_deploy.lut.profiler import profile_device, reference_summary, reusable_lut
     from dcnas_deploy.datadirs import shipped_dir
+    from dcnas_deploy.lut.profiler import profile_device, reference_summary, reusable_lut
     from dcnas_deploy.lut.table import default_lut_path, safe_name
     from dcnas_deploy.runtimes.devices import load_device
 
