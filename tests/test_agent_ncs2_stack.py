@@ -46,7 +46,7 @@ def py38_openvino() -> str:
         pytest.skip("no Python 3.8 found (python3.8 on PATH or ~/.pyenv/versions/3.8*): the NCS2 stack needs it")
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dcnas-deploy" / "py38-openvino-2022.3"
     python = cache / "bin" / "python"
-    if subprocess.run([str(python), "-c", CHECK], capture_output=True).returncode != 0:
+    if not python.exists() or subprocess.run([str(python), "-c", CHECK], capture_output=True).returncode != 0:
         shutil.rmtree(cache, ignore_errors=True)
         made = subprocess.run([base, "-m", "venv", str(cache)], capture_output=True, text=True)
         install = made if made.returncode else subprocess.run(
