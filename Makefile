@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean bench
+.PHONY: demo test lint install clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,7 +19,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/dcnas-deploy demo
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(BIN)/python -m ruff check dcnas_deploy tests bench setup.py
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dcnas_deploy.lut.table import LUT, REPO_LUTS
+from dcnas_deploy.datadirs import shipped_dir
+from dcnas_deploy.lut.table import LUT
 from dcnas_deploy.runtimes.modules import measure_arch_paired
 from dcnas_deploy.runtimes.protocol import Protocol
 from dcnas_deploy.search.constraints import build_constraints
@@ -43,7 +44,7 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=8)
     ap.add_argument("--condition", default="quiet", help="label of the machine state (quiet, load, ...)")
     args = ap.parse_args()
-    paths = args.luts or sorted(REPO_LUTS.glob("cpu*-c8-256x256-x8.yaml"))
+    paths = args.luts or sorted(shipped_dir("luts").glob("cpu*-c8-256x256-x8.yaml"))
     settings = SearchSettings(population=30, topk=8, crossovers=15, mutations=15, iterations=args.iterations,
                               init_pool=300)
     fitness, key = None, {"fitness_key": "size-stand-in"}

@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "out" / "export_table")
     args = parser.parse_args(argv)
 
-    from dcnas_deploy.cli.arch_cmds import parse_hw
+    from dcnas_deploy.space import parse_hw
     from dcnas_deploy.export.formats import parse_precisions, parse_targets
     from dcnas_deploy.export.pipeline import ExportSettings, export_checkpoint
     from dcnas_deploy.export.status import render_table, row_notes

@@ -23,11 +23,12 @@ import re
 import time
 from pathlib import Path
 
-from dcnas_deploy.cli.lut_cmds import kernel_ratios, progress_bars
+from dcnas_deploy.datadirs import shipped_dir
 from dcnas_deploy.fileio import atomic_write_text
 from dcnas_deploy.lut.calibration import plot_calibration
 from dcnas_deploy.lut.check import check_lut
-from dcnas_deploy.lut.table import LUT, REPO_LUTS
+from dcnas_deploy.lut.table import LUT
+from dcnas_deploy.terminal import make_console, progress_bars
 
 FIELDS = ("raw_ms", "normalised_ms", "factor")
 
@@ -39,7 +40,7 @@ def main() -> None:
     ap.add_argument("--condition", default="quiet", help="label of the machine state (quiet, later, load, ...)")
     ap.add_argument("--out", type=Path, default=Path("runs/lut-accuracy"))
     args = ap.parse_args()
-    paths = args.luts or sorted(REPO_LUTS.glob("*-c8-256x256-x8.yaml"))
+    paths = args.luts or sorted(shipped_dir("luts").glob("*-c8-256x256-x8.yaml"))
     print(f"{'LUT':<36} {'cond':<6} {'archs':>5} {'k7/k5':>6} | {'raw MAPE':>8} {'±10 %':>5} | "
           f"{'norm MAPE':>9} {'±10 %':>5} {'τ':>5} {'meas/pred':>9} | {'factor':>6} {'time s':>6}")
     for path in paths:
@@ -56,11 +57,11 @@ def main() -> None:
             atomic_write_text(partial, "genome," + ",".join(FIELDS) + "\n" + "".join(
                 f"{g}," + ",".join(str(v[f]) for f in FIELDS) + "\n" for g, v in known.items()))
 
-        bars, advance = progress_bars()
+        bars, advance = progress_bars(make_console())
         with bars:
             r = check_lut(path, args.archs, seed=20261126, progress=advance, known=known, on_measured=save)
         e, raw = r["errors"], r["raw_errors"]
-        ratio = kernel_ratios(lut).get("k7/k5", float("nan"))
+        ratio = lut.kernel_ratios().get("k7/k5", float("nan"))
         print(f"{path.name:<36} {args.condition:<6} {args.archs:>5} {ratio:>6.2f} | {raw['mape_pct']:>8.2f} "
               f"{100 * raw['within_10pct']:>4.0f}% | {e['mape_pct']:>9.2f} {100 * e['within_10pct']:>4.0f}% "
               f"{e['kendall_tau']:>5.2f} {r['median_ratio']:>9.3f} | {r['median_factor']:>6.3f} "

@@ -8,7 +8,7 @@
    the predictor refreshed during supernet training, and "params" (rank by parameter count: bigger =
    better). Writes RUN/predictor_ranks.png (predicted vs true rank, seed 0 of each loss) and a JSON.
 
-Usage: python bench/predictor_ranking.py [--run runs/bench-pred] [--profile demo] [--steps 300]
+Usage: python bench/predictor_ranking.py [--run runs/bench-pred] [--preset demo] [--steps 300]
                                          [--paths 1000] [--holdout 0.25] [--seeds 3] [--epochs N]
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ def main() -> None:
     """Train (or reuse), score, fit per loss and seed, print the table."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, default=Path("runs/bench-pred"))
-    ap.add_argument("--profile", default="demo")
+    ap.add_argument("--preset", default="demo")
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--paths", type=int, default=1000)
     ap.add_argument("--holdout", type=float, default=0.25)
@@ -39,7 +39,7 @@ def main() -> None:
 
     from dcnas_deploy.predictor.evaluate import rank_metrics, rank_scatter
     from dcnas_deploy.predictor.model import Predictor
-    from dcnas_deploy.predictor.runs import ensure_scored, fit_on_run
+    from dcnas_deploy.train.predictor_runs import ensure_scored, fit_on_run
     from dcnas_deploy.presets import load_preset
     from dcnas_deploy.train.rundir import RunDir
     from dcnas_deploy.train.supernet import load_supernet, train_supernet
@@ -48,7 +48,7 @@ def main() -> None:
     if run.has_checkpoint() and run.load_checkpoint()["step"] >= args.steps:
         console.print(f"reusing trained supernet {args.run} (step {run.load_checkpoint()['step']})")
     else:
-        preset = load_preset(args.profile).with_overrides({"training.steps": args.steps})
+        preset = load_preset(args.preset).with_overrides({"training.steps": args.steps})
         console.print(f"training supernet {preset.name} for {args.steps} steps → {args.run}")
         train_supernet(preset, args.run, resume=run.has_checkpoint())
     _, preset = load_supernet(args.run)

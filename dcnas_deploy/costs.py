@@ -1,49 +1,31 @@
 """Named additive costs of architectures (params, MACs, latency on a device) as vectorised tables.
 
 `make_cost("params" | "macs" | "latency:DEVICE", space)` → CostTables. Latency comes from the
-device's measured LUT (registered by dcnas_deploy.lut); params and MACs are exact.
+device's measured LUT (dcnas_deploy.lut, imported only for a latency cost); params and MACs are exact.
 """
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, Optional, Tuple
+from typing import Optional, Tuple
 
 from dcnas_deploy.errors import ConfigError
 from dcnas_deploy.space import CostTables, SearchSpace
-
-CostFactory = Callable[[SearchSpace, Optional[Tuple[int, int]], str], CostTables]
-_FACTORIES: Dict[str, CostFactory] = {}
-UNITS = {"params": "params", "macs": "MACs", "latency": "ms"}
-
-
-def register_cost(kind: str) -> Callable[[CostFactory], CostFactory]:
-    """Register a cost kind; the factory gets (space, hr_size, argument after ':')."""
-    def deco(fn: CostFactory) -> CostFactory:
-        _FACTORIES[kind] = fn
-        return fn
-    return deco
-
-
-@register_cost("params")
-def _params(space: SearchSpace, hr_size, arg: str) -> CostTables:
-    return space.cost_tables(lambda op: op.params, hr_size)
-
-
-@register_cost("macs")
-def _macs(space: SearchSpace, hr_size, arg: str) -> CostTables:
-    return space.cost_tables(lambda op: op.macs, hr_size)
 
 
 def make_cost(name: str, space: SearchSpace, hr_size: Optional[Tuple[int, int]] = None) -> CostTables:
     """Cost tables for 'params', 'macs' or 'latency:DEVICE' (LUT of that device at the space's geometry)."""
     kind, _, arg = name.partition(":")
-    if kind == "latency":
-        import dcnas_deploy.lut  # noqa: F401  (registers the latency factory)
-    if kind not in _FACTORIES:
+    if kind == "params":
+        return space.cost_tables(lambda op: op.params, hr_size)
+    if kind == "macs":
+        return space.cost_tables(lambda op: op.macs, hr_size)
+    if kind != "latency":
         raise ConfigError(f"unknown cost '{name}'; known: params, macs, latency:DEVICE")
-    if kind == "latency" and not arg:
+    if not arg:
         raise ConfigError("latency cost needs a device: latency:DEVICE (e.g. latency:cpu)")
-    return _FACTORIES[kind](space, hr_size, arg)
+    from dcnas_deploy.lut.table import latency_cost_tables
+
+    return latency_cost_tables(arg, space, hr_size)
 
 
 _TIME_UNITS = {"ms": 1.0, "s": 1e3, "us": 1e-3, "µs": 1e-3}

@@ -17,10 +17,6 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from dcnas_deploy.errors import ConfigError
 
-PROFILES_ENV = "DCNAS_PROFILES"
-"""Extra folders of presets (os.pathsep-separated), searched before the repo's profiles/."""
-
-
 def _f(default: Any, *, lo: Optional[float] = None, hi: Optional[float] = None, choices: Optional[Tuple] = None,
        lo_open: bool = False, doc: str = "") -> Any:
     """A dataclass field with validation metadata (inclusive bounds unless lo_open)."""
@@ -373,14 +369,10 @@ def parse_budget(cost: str, budget: Any) -> float:
 # ---- files ---------------------------------------------------------------------------------
 
 def profile_dirs() -> List[Path]:
-    """Folders searched for named presets: $DCNAS_PROFILES entries, then the repo's profiles/."""
-    import dcnas_deploy
+    """Folders searched for named presets: $DCNAS_PROFILES entries, the user folder, the shipped profiles/ (datadirs)."""
+    from dcnas_deploy.datadirs import search_dirs
 
-    from dcnas_deploy.fileio import env_folders
-
-    dirs = env_folders(PROFILES_ENV, "presets (*.yaml)")
-    dirs.append(Path(dcnas_deploy.__file__).resolve().parents[1] / "profiles")
-    return dirs
+    return search_dirs("profiles")
 
 
 def known_presets() -> List[str]:

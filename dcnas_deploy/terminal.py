@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any, Dict, Iterator, Tuple
+from typing import Any, Callable, Dict, Iterator, Tuple
 
 from rich.console import Console, ConsoleDimensions
 from rich.progress import Progress, TaskID
@@ -101,3 +101,19 @@ def status(console: Console, text: str) -> Iterator[None]:
     else:
         console.print(text, markup=False, highlight=False)
         yield
+
+
+def progress_bars(console: Console) -> Tuple[LineProgress, Callable[[str, int, int], None]]:
+    """Progress bars with ETA (lines when piped) and a callback for profile_device's (stage, advance, total)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    bars = LineProgress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TextColumn("ETA"), TimeRemainingColumn(), console=console)
+    tasks: Dict[str, TaskID] = {}
+
+    def advance(stage: str, n: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bars.add_task(stage, total=total)
+        bars.advance(tasks[stage], n)
+
+    return bars, advance

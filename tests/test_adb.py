@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from dcnas_deploy.errors import DeviceError
-from dcnas_deploy.runtimes.adb import (parse_adb_devices, parse_benchmark_output, parse_getprop, parse_stats_line,
-                                       parse_thermal)
+from dcnas_deploy.runtimes.adb_output import (parse_adb_devices, parse_benchmark_output, parse_getprop,
+                                              parse_stats_line, parse_thermal)
 
 SAMPLES = Path(__file__).resolve().parent / "data" / "benchmark_model"
 

@@ -123,14 +123,15 @@ def hanging_model(path: Path) -> Path:
 class RunningAgent:
     """An agent subprocess on 127.0.0.1 with a free port; stopped by `stop()`."""
 
-    def __init__(self, tmp: Path, *args: str, token: str = TOKEN, runtime: str = "onnxruntime"):
+    def __init__(self, tmp: Path, *args: str, token: str = TOKEN, runtime: str = "onnxruntime",
+                 python: str = sys.executable):
         tmp.mkdir(parents=True, exist_ok=True)
         self.token_file = tmp / "agent.token"
         self.token_file.write_text(token + "\n")
         os.chmod(self.token_file, 0o600)
         self.token = token
         self.log = tmp / "agent.log"
-        cmd = [sys.executable, "-m", "dcnas_deploy.agent", "--port", "0", "--token-file", str(self.token_file),
+        cmd = [python, "-m", "dcnas_deploy.agent", "--port", "0", "--token-file", str(self.token_file),
                "--runtime", runtime, *args]
         self.tmpdir = tmp / "agent-tmp"  # the agent's private upload dirs are made in here
         self.tmpdir.mkdir(exist_ok=True)

@@ -4,10 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dcnas_deploy.lut.table import LUT, REPO_LUTS
+from dcnas_deploy.datadirs import shipped_dir
+from dcnas_deploy.lut.table import LUT
 from dcnas_deploy.runtimes.protocol import Protocol
 
-COMMITTED = sorted(REPO_LUTS.glob("*.yaml"))
+COMMITTED = sorted(shipped_dir("luts").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", COMMITTED, ids=[p.stem for p in COMMITTED])

@@ -7,7 +7,7 @@ import pytest
 from dcnas_deploy.data.degrade import add_noise, make_triple, resize_depth
 from dcnas_deploy.data.holes import fill_holes, invalid_mask
 from dcnas_deploy.data.normalize import MinMax, minmax_of, norm_stats
-from dcnas_deploy.data.patches import make_training_batch, random_patch, training_batches
+from dcnas_deploy.data.patches import random_patch
 from dcnas_deploy.data.registry import Dataset, open_dataset
 from dcnas_deploy.data.resize import bicubic_down
 from dcnas_deploy.data.sample import Sample
@@ -172,20 +172,18 @@ class _OneSample(Dataset):
         return self.sample
 
 
-def test_training_batch_shapes_and_determinism():
+def test_training_patch_shapes_and_determinism():
     ds = open_dataset("synthetic:n=4,size=96", split="train")
-    b1 = make_training_batch(ds, 3, 64, 4, np.random.default_rng(5))
-    b2 = make_training_batch(ds, 3, 64, 4, np.random.default_rng(5))
-    assert b1.lr.shape == (3, 1, 16, 16) and b1.guide.shape == (3, 3, 64, 64) and b1.hr.shape == (3, 1, 64, 64)
-    assert b1.lr.dtype == b1.guide.dtype == b1.hr.dtype == np.float32
-    np.testing.assert_array_equal(b1.hr, b2.hr)
+    p1 = random_patch(ds[1], 64, 4, np.random.default_rng(5))
+    p2 = random_patch(ds[1], 64, 4, np.random.default_rng(5))
+    assert p1.lr.shape == (16, 16) and p1.guide.shape == (64, 64, 3) and p1.hr.shape == (64, 64)
+    np.testing.assert_array_equal(p1.hr, p2.hr)
     # LR is the bicubic downsampling of the (augmented) HR patch
-    np.testing.assert_allclose(b1.lr[0, 0], bicubic_down(b1.hr[0, 0], 4), atol=1e-6)
-    assert len(list(training_batches(ds, 2, 32, 4, steps=2))) == 2
+    np.testing.assert_allclose(p1.lr, bicubic_down(p1.hr, 4), atol=1e-6)
     with pytest.raises(ConfigError, match="multiple of the scale"):
-        make_training_batch(ds, 1, 30, 4, np.random.default_rng(0))
+        random_patch(ds[0], 30, 4, np.random.default_rng(0))
     with pytest.raises(DcnasError, match="smaller than the 128×128 patch"):
-        make_training_batch(ds, 1, 128, 4, np.random.default_rng(0))
+        random_patch(ds[0], 128, 4, np.random.default_rng(0))
 
 
 def test_real_lr_patches_stay_aligned_under_augmentation():

@@ -1,7 +1,6 @@
 """Search space: genome YAML round-trip, validation messages, liveness, params/MACs, batch costs."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import yaml
 

@@ -88,15 +88,14 @@ def test_acceptance_is_bounded_and_falls_back_to_nearest_below(sampler):
 def test_sampler_logic_with_a_fake_latency_cost(monkeypatch):
     """FAKE latency table (not a measurement): checks only that the sampler works for a latency:DEVICE cost."""
     from dcnas_deploy import costs
+    from dcnas_deploy.lut import table
     from dcnas_deploy.train.sampling import ConstraintSampler
 
-    import dcnas_deploy.lut  # noqa: F401  (registers the real factory, which the fake then replaces)
-
-    def fake_latency(space, hr_size, device):
+    def fake_latency(device, space, hr_size):
         assert device == "fake-device"
         return space.cost_tables(lambda op: 1e-6 * op.macs + 0.01, hr_size)
 
-    monkeypatch.setitem(costs._FACTORIES, "latency", fake_latency)
+    monkeypatch.setattr(table, "latency_cost_tables", fake_latency)
     space = SearchSpace(width=8, scale=4, hr_size=(64, 64))
     s = ConstraintSampler.build(space, costs.make_cost("latency:fake-device", space), sigma=0.05)
     rng = np.random.default_rng(2)
@@ -245,7 +244,7 @@ def test_sigkill_and_cli_resume_end_with_the_same_weights(supernet_run, tmp_path
     preset_file = tmp_path / "tiny.yaml"
     preset_file.write_text(tiny_preset().to_yaml())
     out = tmp_path / "killed"
-    cmd = [PY, "-m", "dcnas_deploy.cli.main", "train-supernet", "--profile", str(preset_file), "--out", str(out),
+    cmd = [PY, "-m", "dcnas_deploy.cli.main", "train-supernet", "--preset", str(preset_file), "--out", str(out),
            "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -356,13 +355,16 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
 def test_cli_reports_bad_preset_and_bad_data_with_exit_2(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("training: {lr: -1}\n")
-    r = subprocess.run([PY, "-m", "dcnas_deploy.cli.main", "train-supernet", "--profile", str(bad), "--out",
+    r = subprocess.run([PY, "-m", "dcnas_deploy.cli.main", "train-supernet", "--preset", str(bad), "--out",
                         str(tmp_path / "r")], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "training.lr" in r.stderr and "Traceback" not in r.stderr
-    r = subprocess.run([PY, "-m", "dcnas_deploy.cli.main", "train-supernet", "--profile", "demo", "--data",
+    r = subprocess.run([PY, "-m", "dcnas_deploy.cli.main", "train-supernet", "--preset", "demo", "--data",
                         "nosuch:x", "--out", str(tmp_path / "r")], cwd=REPO, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2 and "unknown dataset spec" in r.stderr
+    r = subprocess.run([PY, "-m", "dcnas_deploy.cli.main", "train-supernet", "--preset", "demo", "--profile", "demo",
+                        "--out", str(tmp_path / "r")], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "give --preset only: --profile is its deprecated old name" in r.stderr
 
 
 # ---- fixed-architecture training ----------------------------------------------------------------
@@ -399,7 +401,8 @@ def test_train_arch_from_supernet_starts_at_the_supernet_path_score(supernet_run
         train_arch(arch, preset, tmp_path / "x", init="supernet", progress=False)
 
 
-def test_cli_train_command(tmp_path):
+def test_cli_train_command_and_the_deprecated_profile_alias(tmp_path):
+    """`--profile` (the old name of --preset) still works for one release, with a warning."""
     preset_file = tmp_path / "tiny.yaml"
     preset_file.write_text(tiny_preset(**{"retrain.steps": 3}).to_yaml())
     arch_file = tmp_path / "arch.yaml"
@@ -409,6 +412,8 @@ def test_cli_train_command(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "t" / "model.pt").is_file() and "val_l1" in r.stdout
+    assert "warning: --profile is deprecated for training presets" in " ".join(r.stderr.split())
+    assert f"use --preset {preset_file}" in r.stderr.replace("\n", "")
 
 
 def test_train_arch_resume_equals_uninterrupted(tmp_path):
@@ -452,8 +457,8 @@ def test_train_arch_refuses_mismatched_space_and_supernet(supernet_run, tmp_path
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
-def test_no_profile_on_a_cpu_warns_and_reports_the_step_cost(monkeypatch):
-    """Without --profile, train/train-supernet run the GPU preset: say so, then say what a step costs here."""
+def test_no_preset_on_a_cpu_warns_and_reports_the_step_cost(monkeypatch):
+    """Without --preset, train/train-supernet run the GPU preset: say so, then say what a step costs here."""
     from dcnas_deploy.cli import train_cmds
     from dcnas_deploy.cli.common import console
 
@@ -469,6 +474,6 @@ def test_no_profile_on_a_cpu_warns_and_reports_the_step_cost(monkeypatch):
         watch(2)
         watch(3)
     text = " ".join(cap.get().split())
-    assert "no --profile given, so this runs tiny-x8, the paper's GPU preset" in text
-    assert "--profile demo" in text and "--profile cpu-x8" in text
+    assert "no --preset given, so this runs tiny-x8, the paper's GPU preset" in text
+    assert "--preset demo" in text and "--preset cpu-x8" in text
     assert text.count("one step took") == 1 and "the 98 steps left would take about" in text

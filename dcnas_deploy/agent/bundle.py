@@ -26,13 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
+from dcnas_deploy.runtimes.table import AGENT_FORMATS
+
 MANIFEST = "manifest.json"
 BUNDLE_VERSION = 1
 CONTENT_TYPE = "application/zip"
 
-MODEL_FORMATS = {".onnx": "ONNX", ".xml": "OpenVINO IR (with its .bin)", ".tflite": "TFLite flatbuffer"}
-"""Model file suffixes the agent accepts (an OpenVINO .xml travels with its .bin as `weights`)."""
 WEIGHTS_SUFFIX = ".bin"
+"""An OpenVINO .xml travels with its .bin as `weights`; the model suffixes accepted: runtimes.table.AGENT_FORMATS."""
 FEED_SUFFIX = ".npy"
 
 MAX_ENTRIES = 20000
@@ -116,9 +117,9 @@ def check_name(name: str) -> str:
 def model_format(name: str) -> str:
     """The suffix of an accepted model file name; BundleError (400) for anything else."""
     suffix = os.path.splitext(name)[1].lower()
-    if suffix not in MODEL_FORMATS:
+    if suffix not in AGENT_FORMATS:
         raise BundleError(f"model {name!r} has unknown format {suffix or '(no suffix)'}; accepted: "
-                          + ", ".join(f"{s} ({d})" for s, d in MODEL_FORMATS.items()))
+                          + ", ".join(f"{s} ({d})" for s, d in AGENT_FORMATS.items()))
     return suffix
 
 

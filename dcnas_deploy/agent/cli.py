@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from dcnas_deploy.agent.facts import AGENT_RUNTIMES
 from dcnas_deploy.agent.server import MIB, AgentConfig, make_server
 from dcnas_deploy.agent.token import TOKEN_ENV, loose_permissions, resolve_token
+from dcnas_deploy.runtimes.table import AGENT_RUNTIMES
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 

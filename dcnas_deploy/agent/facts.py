@@ -6,9 +6,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Sequence
 
-AGENT_RUNTIMES = ("onnxruntime", "openvino", "litert")
-"""Runtimes an agent can serve (torch is the host's business, never the agent's)."""
-
 
 def _onnxruntime_devices() -> List[str]:
     import onnxruntime

@@ -17,9 +17,9 @@ from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 from dcnas_deploy import __version__
-from dcnas_deploy.agent.bundle import BUNDLE_VERSION, CONTENT_TYPE, MODEL_FORMATS, BundleError, unpack_bundle
-from dcnas_deploy.agent.facts import AGENT_RUNTIMES
+from dcnas_deploy.agent.bundle import BUNDLE_VERSION, CONTENT_TYPE, BundleError, unpack_bundle
 from dcnas_deploy.agent.runner import MeasureFailed, Runner
+from dcnas_deploy.runtimes.table import AGENT_FORMATS, AGENT_RUNTIMES
 
 MIB = 2 ** 20
 _CHUNK = MIB
@@ -200,7 +200,7 @@ class AgentHandler(BaseHTTPRequestHandler):
         facts = self.server.facts
         self._send_json(200, {
             "agent": {"version": __version__, "bundle_version": BUNDLE_VERSION, "runtimes": list(config.runtimes),
-                      "formats": sorted(MODEL_FORMATS), "max_upload_bytes": config.max_upload_bytes,
+                      "formats": sorted(AGENT_FORMATS), "max_upload_bytes": config.max_upload_bytes,
                       "timeout_s": config.timeout_s, "max_queue": config.max_queue},
             "host": facts.get("host", {}),
             "runtimes": facts.get("runtimes", {}),

@@ -11,7 +11,7 @@ from dcnas_deploy.cli.common import Number
 
 def _runtime(name: str) -> str:
     """--runtime checked at parse time against the runtimes the agent can serve."""
-    from dcnas_deploy.agent.facts import AGENT_RUNTIMES
+    from dcnas_deploy.runtimes.table import AGENT_RUNTIMES
 
     if name not in AGENT_RUNTIMES:
         raise ValueError(f"{name!r} is not one of {', '.join(AGENT_RUNTIMES)}")

@@ -14,22 +14,6 @@ Scale = Literal[2, 4, 8, 16]
 arch_app = typer.Typer(help="Create, inspect and validate architecture YAML files.", no_args_is_help=True)
 
 
-def parse_hw(text: str) -> tuple:
-    """'256x256' / '480x640' / '256' → (H, W)."""
-    from dcnas_deploy.errors import ConfigError
-
-    parts = text.lower().replace("×", "x").split("x")
-    try:
-        vals = [int(p) for p in parts]
-    except ValueError:
-        raise ConfigError(f"size '{text}' is not HxW like 256x256") from None
-    if len(vals) == 1:
-        vals = vals * 2
-    if len(vals) != 2 or min(vals) <= 0:
-        raise ConfigError(f"size '{text}' is not HxW like 256x256")
-    return tuple(vals)
-
-
 @arch_app.command("sample")
 @user_errors
 def sample(seed: int = typer.Option(0, parser=Number(int, min=0), help="Random seed."),
@@ -66,7 +50,7 @@ def show(path: Path,
          ops: bool = typer.Option(False, "--ops", help="Also list every live op."),
          as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of a table.")) -> None:
     """Table of stages, live ops, params and MACs."""
-    from dcnas_deploy.space import Arch, SearchSpace
+    from dcnas_deploy.space import Arch, SearchSpace, parse_hw
 
     arch = Arch.from_yaml(path)
     space = SearchSpace(width=width, scale=scale, hr_size=parse_hw(hr))

@@ -68,7 +68,7 @@ def export_cmd(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from dcnas_deploy.cli.arch_cmds import parse_hw
+    from dcnas_deploy.space import parse_hw
     from dcnas_deploy.data.registry import check_spec
     from dcnas_deploy.fileio import check_output_path
     from dcnas_deploy.terminal import LineProgress

@@ -9,26 +9,9 @@ import typer
 from dcnas_deploy.cli.arch_cmds import Scale
 from dcnas_deploy.cli.common import Number, console, print_json, user_errors
 from dcnas_deploy.runtimes.protocol import CALIBRATION_NETWORKS
+from dcnas_deploy.terminal import progress_bars
 
 lut_app = typer.Typer(help="Inspect and re-check latency LUTs.", no_args_is_help=True)
-
-
-def progress_bars():
-    """Progress bars with ETA (lines when piped) and a callback for profile_device's (stage, advance, total)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    from dcnas_deploy.terminal import LineProgress
-
-    bars = LineProgress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TextColumn("ETA"), TimeRemainingColumn(), console=console)
-    tasks: dict = {}
-
-    def advance(stage: str, n: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = bars.add_task(stage, total=total)
-        bars.advance(tasks[stage], n)
-
-    return bars, advance
 
 
 def profile(device: str = typer.Option("cpu", "--device", "-d", help="Device profile name or YAML path."),
@@ -37,7 +20,7 @@ def profile(device: str = typer.Option("cpu", "--device", "-d", help="Device pro
             scale: Scale = typer.Option(8, help="Upscaling factor."),
             calibrate: int = typer.Option(CALIBRATION_NETWORKS, parser=Number(int, min=0),
                                           help="Whole networks the calibration fits (a rerun measures only the ones missing)."),
-            out: Optional[Path] = typer.Option(None, "--out", "-o", help="LUT file (default luts/<device>-c<C>-<H>x<W>-x<s>.yaml)."),
+            out: Optional[Path] = typer.Option(None, "--out", "-o", help="LUT file (default: <device>-c<C>-<H>x<W>-x<s>.yaml where new LUTs go, see `dcnas-deploy paths`)."),
             force: bool = typer.Option(False, "--force", help="Re-measure everything instead of only what is missing."),
             threads: Optional[int] = typer.Option(None, "--threads", parser=Number(int, min=1),
                                                   help="Override the profile's thread count."),
@@ -46,13 +29,12 @@ def profile(device: str = typer.Option("cpu", "--device", "-d", help="Device pro
     """Measure every op of the space on a device, calibrate on whole networks, write the LUT."""
     import time
 
-    from dcnas_deploy.cli.arch_cmds import parse_hw
     from dcnas_deploy.fileio import check_output_path
     from dcnas_deploy.lut.profiler import calibration_plot_path, profile_device, reference_summary
     from dcnas_deploy.lut.table import default_lut_path, safe_name
     from dcnas_deploy.runtimes.devices import load_device
     from dcnas_deploy.runtimes.protocol import QUICK, Protocol
-    from dcnas_deploy.space import SearchSpace
+    from dcnas_deploy.space import SearchSpace, parse_hw
 
     prof = load_device(device).with_threads(threads)
     space = SearchSpace(width=width, scale=scale, hr_size=parse_hw(hr))
@@ -60,7 +42,7 @@ def profile(device: str = typer.Option("cpu", "--device", "-d", help="Device pro
     console.print(f"profiling [b]{prof.name}[/] ({prof.runtime}:{prof.runtime_device}, {prof.precision}, "
                   f"{prof.threads} threads) → {out}")
     t0 = time.perf_counter()
-    bars, advance = progress_bars()
+    bars, advance = progress_bars(console)
     with bars:
         lut = profile_device(prof, space, out, calibrate=calibrate, force=force, protocol=QUICK if quick else Protocol(),
                              progress=advance)
@@ -87,20 +69,22 @@ def _print_calibration(lut) -> None:
 
 @lut_app.command("show")
 @user_errors
-def show(path: Path, top: int = typer.Option(10, parser=Number(int, min=1), help="How many of the slowest ops to list."),
+def show(path: str = typer.Argument(..., help="LUT file, or the name of one in the LUT folders (e.g. cpu-c8-256x256-x8)."),
+         top: int = typer.Option(10, parser=Number(int, min=1), help="How many of the slowest ops to list."),
          as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables.")) -> None:
     """Summary, slowest ops, kernel-size ratios and calibration figures of a LUT."""
     from rich.table import Table
 
-    from dcnas_deploy.lut import LUT
+    from dcnas_deploy.lut.table import LUT, lut_file
 
+    path = lut_file(path)
     lut = LUT.load(path)
     p, g = lut.provenance, lut.geometry
     slowest = sorted(lut.ops.items(), key=lambda kv: -kv[1].median_ms)[:top]
     if as_json:
         cal = lut.calibration
         print_json({"path": str(path), "device": lut.device, "geometry": g, "provenance": p, "ops": len(lut.ops),
-                    "slowest": [{"op": k, **t.to_dict()} for k, t in slowest], "kernel_ratios": kernel_ratios(lut),
+                    "slowest": [{"op": k, **t.to_dict()} for k, t in slowest], "kernel_ratios": lut.kernel_ratios(),
                     "calibration": None if cal is None else {"networks": len(cal.records), "scale": cal.scale,
                                                              "offset_ms": cal.offset_ms, "errors": cal.errors}})
         return
@@ -123,42 +107,27 @@ def show(path: Path, top: int = typer.Option(10, parser=Number(int, min=1), help
     for key, t in slowest:
         table.add_row(key, f"{t.median_ms:.4f}", f"{t.p10_ms:.4f}", f"{t.p90_ms:.4f}", str(t.count))
     console.print(table)
-    ratios = kernel_ratios(lut)
+    ratios = lut.kernel_ratios()
     if ratios:
         console.print("depthwise kernel cost, median over (c, e) of mbconv time ratio: "
                       + ", ".join(f"{k} {v:.2f}×" for k, v in ratios.items()))
     _print_calibration(lut)
 
 
-def kernel_ratios(lut) -> dict:
-    """Median ratio of mbconv k7/k5 and k5/k3 latency over matching (channels, expand, resolution)."""
-    import re
-    import statistics
-
-    by = {}
-    for key, t in lut.ops.items():
-        m = re.fullmatch(r"mbconv k(\d)e(\d) (c\d+ \d+x\d+)", key)
-        if m:
-            by[(int(m.group(1)), m.group(2), m.group(3))] = t.median_ms
-    out = {}
-    for big, small in ((7, 5), (5, 3)):
-        r = [by[(big, e, rest)] / by[(small, e, rest)] for (k, e, rest) in by if k == big and (small, e, rest) in by]
-        if r:
-            out[f"k{big}/k{small}"] = statistics.median(r)
-    return out
-
-
 @lut_app.command("check")
 @user_errors
-def check(path: Path, archs: int = typer.Option(10, parser=Number(int, min=1), help="Random architectures to re-measure now."),
+def check(path: str = typer.Argument(..., help="LUT file, or the name of one in the LUT folders."),
+          archs: int = typer.Option(10, parser=Number(int, min=1), help="Random architectures to re-measure now."),
           seed: int = typer.Option(12345, parser=Number(int, min=0),
                                    help="Seed for the architectures (not the calibration ones)."),
           quick: bool = typer.Option(False, "--quick", help="Smoke-test protocol.")) -> None:
     """Re-measure random architectures now (in turns with the LUT's reference network) and report the drift."""
     from dcnas_deploy.lut.check import check_lut
+    from dcnas_deploy.lut.table import lut_file
     from dcnas_deploy.runtimes.protocol import QUICK, Protocol
 
-    bars, advance = progress_bars()
+    path = lut_file(path)
+    bars, advance = progress_bars(console)
     with bars:
         result = check_lut(path, archs, seed, QUICK if quick else Protocol(), progress=advance)
     e, r = result["errors"], result["raw_errors"]

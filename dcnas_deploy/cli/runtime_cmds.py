@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -61,39 +61,62 @@ def devices(
 
 
 def benchmark(
-    model: Path = typer.Argument(..., help="Model file (.onnx, .xml, .tflite, .pt2) or ARCH.yaml to time end to end."),
-    device: str = typer.Option("cpu", "--device", "-d", help="Device profile name (see `devices`) or path to a profile YAML."),
+    models: List[Path] = typer.Argument(..., help="Model files (.onnx, .xml, .tflite, .pt2, .pt), checkpoints, "
+                                        "ARCH.yaml, or export folders (each file it lists)."),
+    device: Optional[List[str]] = typer.Option(None, "--device", "-d", help="Device profile name (see `devices`) "
+                                               "or path to a profile YAML; repeat for a matrix (default: cpu)."),
     threads: Optional[int] = typer.Option(None, "--threads", parser=Number(int, min=1),
-                                          help="Override the profile's fixed thread count."),
+                                          help="Override the profiles' fixed thread count."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the result (with provenance) as JSON."),
+    png: Optional[Path] = typer.Option(None, "--png", help="Bar chart of the matrix (median, p10–p90) as PNG."),
     hr: Optional[str] = typer.Option(None, "--hr", help="HR size HxW for an ARCH.yaml input (default: its meta or 256x256)."),
     width: Optional[int] = typer.Option(None, "--width", parser=Number(int, min=4, max=256),
                                         help="Base width for an ARCH.yaml input."),
     scale: Optional[Scale] = typer.Option(None, "--scale", help="Scale for an ARCH.yaml input."),
     reference: Optional[Path] = typer.Option(None, "--reference", help="A LUT of this device: time MODEL in turns "
                                              "with its reference network and report the host speed factor and the "
-                                             "latency at the LUT's nominal speed."),
+                                             "latency at the LUT's nominal speed (one model, one device)."),
 ) -> None:
-    """Time MODEL end to end on a device (warm-up, then runs until the median is known to ±1 %; median, p10, p90)."""
+    """Time models end to end on devices (warm-up, then runs until the median is known to ±1 %; median, p10, p90).
+
+    One model on one device: its timing. Several models, an export folder or several --device: one table,
+    device × format × precision, with fps, file size and the export's accuracy gate; combinations a device's
+    runtime cannot run are skipped, saying why.
+    """
+    from dcnas_deploy.fileio import check_output_path
+    from dcnas_deploy.space import parse_hw
+
+    devices = list(device or ["cpu"])
+    if json_out is not None:
+        check_output_path(json_out, "--json", suffixes=(".json",), inputs=models)
+    if png is not None:
+        check_output_path(png, "--png", suffixes=(".png",), inputs=models)
+    options = {"hr_size": parse_hw(hr) if hr else None, "width": width, "scale": scale}
+    if len(models) == 1 and not models[0].is_dir() and len(devices) == 1 and png is None:
+        _benchmark_one(models[0], devices[0], threads, json_out, options, reference)
+        return
+    if reference is not None:
+        raise fail("--reference times one model on one device; give one of each, or leave it out")
+    _benchmark_matrix(models, devices, threads, json_out, png, options)
+
+
+def _benchmark_one(model: Path, device: str, threads: Optional[int], json_out: Optional[Path],
+                   options: dict, reference: Optional[Path]) -> None:
+    """One model on one device: a one-row table (and JSON)."""
     import json
 
     from rich import box
     from rich.table import Table
 
-    from dcnas_deploy.cli.arch_cmds import parse_hw
-    from dcnas_deploy.fileio import atomic_write_text, check_output_path
-    from dcnas_deploy.runtimes.benchmark import benchmark as run_benchmark
+    from dcnas_deploy.fileio import atomic_write_text
+    from dcnas_deploy.pipeline.benchmark import benchmark as run_benchmark
     from dcnas_deploy.runtimes.devices import load_device
     from dcnas_deploy.terminal import status
 
-    if json_out is not None:
-        check_output_path(json_out, "--json", suffixes=(".json",), inputs=[model])
-    hr_size = parse_hw(hr) if hr else None
     profile = load_device(device).with_threads(threads)
     with status(console, f"timing {model.name} on {profile.name} ({profile.runtime} {profile.runtime_device}, "
                          f"{profile.precision}, {profile.threads} threads)..."):
-        result = run_benchmark(model, profile, options={"hr_size": hr_size, "width": width, "scale": scale},
-                               reference_lut=reference)
+        result = run_benchmark(model, profile, options=options, reference_lut=reference)
     t = result.timing
     table = Table(title=f"{model.name} on {profile.name}", box=box.SIMPLE_HEAD,
                   caption=f"{profile.runtime}:{profile.runtime_device}, {profile.precision}, "
@@ -110,6 +133,45 @@ def benchmark(
     if json_out is not None:
         atomic_write_text(json_out, json.dumps(result.to_dict(), indent=2) + "\n")
         console.print(f"wrote {json_out}")
+
+
+def _benchmark_matrix(models: List[Path], devices: List[str], threads: Optional[int], json_out: Optional[Path],
+                      png: Optional[Path], options: dict) -> None:
+    """Every model on every device that can run it: one table, JSON and PNG."""
+    import json
+
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    from dcnas_deploy.fileio import atomic_write_text
+    from dcnas_deploy.pipeline.matrix import benchmark_matrix, collect_inputs, plot_matrix
+    from dcnas_deploy.runtimes.devices import load_device
+    from dcnas_deploy.terminal import status
+
+    profiles = [load_device(d).with_threads(threads) for d in dict.fromkeys(devices)]
+    inputs = collect_inputs(models)
+    with status(console, f"timing {len(inputs)} file(s) on {len(profiles)} device(s)..."):
+        matrix = benchmark_matrix(inputs, profiles, options=options)
+    table = Table(title="benchmark", box=box.SIMPLE_HEAD, pad_edge=False,
+                  caption="median and p10–p90 in ms; gate: the export's accuracy check (export_status.json)")
+    for col in ("device", "format", "prec", "median", "p10–p90", "fps", "MB", "gate", "file / why not"):
+        table.add_column(col, justify="right" if col in ("median", "p10–p90", "fps", "MB") else "left",
+                         no_wrap=col != "file / why not", overflow="fold")
+    for r in matrix.rows:
+        t = r.timing
+        why = r.skipped and f"[yellow]skipped[/]: {escape(r.skipped)}" or r.error and f"[red]error[/]: {escape(r.error)}"
+        table.add_row(r.device, r.input.format, r.input.precision, f"{t.median_ms:.3f}" if t else "—",
+                      f"{t.p10_ms:.3f}–{t.p90_ms:.3f}" if t else "—", f"{r.fps:.1f}" if t else "—",
+                      f"{r.input.size_mb:.2f}", r.input.gate or "—", why or escape(r.input.path.name))
+    console.print(table)
+    if json_out is not None:
+        atomic_write_text(json_out, json.dumps(matrix.to_dict(), indent=2) + "\n")
+        console.print(f"wrote {json_out}")
+    if not matrix.timed:
+        raise fail("nothing could be timed (see the table): give files a device's runtime loads, or other devices")
+    if png is not None:
+        console.print(f"wrote {plot_matrix(matrix, png)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -38,7 +38,7 @@ def search(supernet: Path = typer.Option(..., "--supernet", help="Run directory 
     """Find the best architecture under latency/params/MACs budgets; verified on the device."""
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-    from dcnas_deploy.cli.arch_cmds import parse_hw
+    from dcnas_deploy.space import parse_hw
     from dcnas_deploy.costs import parse_count, parse_latency
     from dcnas_deploy.fileio import check_output_path
     from dcnas_deploy.terminal import LineProgress
@@ -81,7 +81,6 @@ def search(supernet: Path = typer.Option(..., "--supernet", help="Run directory 
     settings = SearchSettings.from_section(s)
     for c in constraints:
         console.print(f"budget: {c.name} ≤ {c.format(c.budget)}")
-    tau = _training_tau(inputs, constraints)
     bar = LineProgress(TextColumn("search"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[best]}"),
                        TextColumn("ETA"), TimeRemainingColumn(), console=console)
     task = bar.add_task("search", total=settings.iterations + 1, best="")
@@ -95,7 +94,7 @@ def search(supernet: Path = typer.Option(..., "--supernet", help="Run directory 
 
     with bar:
         outcome = search_architecture(deploy, constraints, inputs.fitness, out, settings, strategy,
-                                      inputs.scorer(tau) if tau is not None else None, seed, verify, verify_max,
+                                      inputs.scorer_for(constraints), seed, verify, verify_max,
                                       QUICK if quick else Protocol(), {"supernet": str(supernet)},
                                       on_iteration=on_iteration, on_verify=None, fitness_key=inputs.fitness_key,
                                       strict_raw=strict_raw, allow_bicubic=allow_bicubic,
@@ -119,18 +118,6 @@ def closed_loop_text(v: dict) -> str:
     if speed:
         text += f"; raw {speed['raw_ms']:.2f} ms, host speed factor {speed['factor']:.2f}"
     return text + f") {mark}"
-
-
-def _training_tau(inputs, constraints) -> Optional[float]:
-    """τ for the predictor: the budget of the constraint the supernet was trained under, else None-safe default."""
-    pred = inputs.predictor
-    if pred is None:
-        return None
-    name = pred.meta.get("constraint")
-    for c in constraints:
-        if c.name == name or (name and c.name.startswith(name)):
-            return c.budget
-    return pred.tau_hi
 
 
 def register(app: typer.Typer) -> None:

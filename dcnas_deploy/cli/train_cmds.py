@@ -13,16 +13,30 @@ from dcnas_deploy.cli.common import Number, console, print_json, require_run, us
 predictor_app = typer.Typer(help="Fit and evaluate the ranking predictor of a supernet run.", no_args_is_help=True)
 
 DEFAULT_PRESET = "tiny-x8"
-CPU_PRESETS = "--profile demo (minutes on 2 cores) or --profile cpu-x8 (about 30 min)"
-_PROFILE_HELP = (f"Preset name (profiles/NAME.yaml) or YAML path. Default: {DEFAULT_PRESET} (the paper's GPU settings), "
-                 "or the run's own when resuming.")
+CPU_PRESETS = "--preset demo (minutes on 2 cores) or --preset cpu-x8 (about 30 min)"
+_PRESET_HELP = (f"Training preset name (profiles/NAME.yaml) or YAML path. Default: {DEFAULT_PRESET} (the paper's GPU "
+                "settings), or the run's own when resuming.")
+_OLD_PROFILE_HELP = "Deprecated old name of --preset (removed in the next release)."
+
+
+def _preset_option(preset: Optional[str], old_profile: Optional[str]) -> Optional[str]:
+    """--preset, or its deprecated alias --profile (with a warning); both at once is an error."""
+    from dcnas_deploy.errors import ConfigError, warn
+
+    if old_profile is None:
+        return preset
+    if preset is not None:
+        raise ConfigError("give --preset only: --profile is its deprecated old name")
+    warn("--profile is deprecated for training presets and goes away in the next release: use --preset "
+         f"{old_profile} (`profile` stays the LUT command, devices/ the device profiles)")
+    return old_profile
 TrainDevice = Literal["auto", "cpu", "cuda"]
 Loss = Literal["hinge", "ranknet", "l1", "l2"]
 
 
-def _resolve_preset(profile: Optional[str], out: Path, resume: bool, overrides: dict, epochs: Optional[int],
+def _resolve_preset(name: Optional[str], out: Path, resume: bool, overrides: dict, epochs: Optional[int],
                     steps_key: str):
-    """The preset to run: --profile (or the run's own on --resume) with CLI overrides applied."""
+    """The preset to run: --preset (or the run's own on --resume) with CLI overrides applied."""
     from dcnas_deploy.errors import ConfigError
     from dcnas_deploy.fileio import check_output_path
     from dcnas_deploy.presets import load_preset
@@ -31,10 +45,10 @@ def _resolve_preset(profile: Optional[str], out: Path, resume: bool, overrides: 
     if epochs is not None and overrides.get(steps_key) is not None:
         raise ConfigError("give --steps or --epochs, not both")
     check_output_path(out, "--out", folder=True)
-    if profile is None and resume and RunDir(out).preset_path.is_file():
+    if name is None and resume and RunDir(out).preset_path.is_file():
         preset = RunDir(out).read_preset()
     else:
-        preset = load_preset(profile or DEFAULT_PRESET)
+        preset = load_preset(name or DEFAULT_PRESET)
     preset = preset.with_overrides(overrides)
     if epochs is not None:
         from dcnas_deploy.train.supernet import steps_per_epoch
@@ -43,15 +57,15 @@ def _resolve_preset(profile: Optional[str], out: Path, resume: bool, overrides: 
     return preset
 
 
-def _cpu_cost_watch(preset, profile: Optional[str], resume: bool, steps: int) -> Optional[Callable[[int], None]]:
-    """When no --profile picked the GPU preset on a CPU: warn now, and report what a step costs after two."""
-    if profile is not None or resume or preset.name != DEFAULT_PRESET or preset.training.device == "cuda":
+def _cpu_cost_watch(preset, name: Optional[str], resume: bool, steps: int) -> Optional[Callable[[int], None]]:
+    """When no --preset picked the GPU preset on a CPU: warn now, and report what a step costs after two."""
+    if name is not None or resume or preset.name != DEFAULT_PRESET or preset.training.device == "cuda":
         return None
     import torch
 
     if preset.training.device == "auto" and torch.cuda.is_available():
         return None
-    console.print(f"[yellow]warning:[/] no --profile given, so this runs {DEFAULT_PRESET}, the paper's GPU preset "
+    console.print(f"[yellow]warning:[/] no --preset given, so this runs {DEFAULT_PRESET}, the paper's GPU preset "
                   f"({preset.data.patch_size}×{preset.data.patch_size} patches, batch {preset.data.batch_size}, "
                   f"{steps} steps), on the CPU: a step takes minutes here. For a CPU run use {CPU_PRESETS}.")
     marks: List[float] = []
@@ -86,7 +100,8 @@ def _summary(result: dict, what: str) -> None:
 
 def train_supernet_cmd(
         out: Path = typer.Option(..., "--out", "-o", help="Run directory (runs/NAME)."),
-        profile: Optional[str] = typer.Option(None, "--profile", "-p", help=_PROFILE_HELP),
+        preset_name: Optional[str] = typer.Option(None, "--preset", "-p", help=_PRESET_HELP),
+        old_profile: Optional[str] = typer.Option(None, "--profile", hidden=True, help=_OLD_PROFILE_HELP),
         data: Optional[str] = typer.Option(None, help="Dataset spec (synthetic, nyu:PATH, ...); overrides data.spec."),
         constraint: Optional[str] = typer.Option(None, help="Cost τ constrains: params, macs or latency:DEVICE."),
         steps: Optional[int] = typer.Option(None, parser=Number(int, min=1), help="Total steps (overrides training.steps)."),
@@ -101,7 +116,8 @@ def train_supernet_cmd(
     """Train a weight-sharing supernet (paper Alg. 1): uniform warm-up, then predictor-guided sampling."""
     from dcnas_deploy.train.supernet import train_supernet
 
-    preset = _resolve_preset(profile, out, resume, {"data.spec": data, "sampling.constraint": constraint,
+    preset_name = _preset_option(preset_name, old_profile)
+    preset = _resolve_preset(preset_name, out, resume, {"data.spec": data, "sampling.constraint": constraint,
                                                     "training.steps": steps, "training.seed": seed,
                                                     "training.device": device}, epochs, "training.steps")
     talk = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 prints
@@ -109,7 +125,7 @@ def train_supernet_cmd(
         console.print(f"supernet [bold]{preset.name}[/]: width {preset.space.width}, x{preset.space.scale}, "
                       f"{preset.training.steps} steps, data {preset.data.spec}, constraint "
                       f"{preset.sampling.constraint}{' (resuming)' if resume else ''} → {out}")
-    watch = _cpu_cost_watch(preset, profile, resume, preset.training.steps) if talk and nproc == 1 else None
+    watch = _cpu_cost_watch(preset, preset_name, resume, preset.training.steps) if talk and nproc == 1 else None
     result = train_supernet(preset, out, resume, nproc=nproc, progress=progress and talk, on_step=watch)
     if result is None:
         console.print(f"done ({nproc} processes); see {out}/log.csv")
@@ -120,7 +136,8 @@ def train_supernet_cmd(
 def train_cmd(
         arch: Path = typer.Option(..., "--arch", "-a", help="Architecture YAML (dcnas-deploy arch / search output)."),
         out: Path = typer.Option(..., "--out", "-o", help="Run directory (runs/NAME); the model goes to model.pt."),
-        profile: Optional[str] = typer.Option(None, "--profile", "-p", help=_PROFILE_HELP),
+        preset_name: Optional[str] = typer.Option(None, "--preset", "-p", help=_PRESET_HELP),
+        old_profile: Optional[str] = typer.Option(None, "--profile", hidden=True, help=_OLD_PROFILE_HELP),
         data: Optional[str] = typer.Option(None, help="Dataset spec; overrides data.spec."),
         init: Literal["scratch", "supernet"] = typer.Option(
             "scratch", help="scratch, or supernet (copy the path's weights from --supernet)."),
@@ -137,17 +154,18 @@ def train_cmd(
     from dcnas_deploy.space import Arch
     from dcnas_deploy.train.retrain import train_arch
 
+    preset_name = _preset_option(preset_name, old_profile)
     a = Arch.from_yaml(arch)
-    if profile is None and not resume and init == "supernet" and supernet is not None:
+    if preset_name is None and not resume and init == "supernet" and supernet is not None:
         from dcnas_deploy.train.rundir import RunDir
 
-        profile = str(RunDir(supernet).preset_path)  # the supernet's own space and data by default
-    preset = _resolve_preset(profile, out, resume, {"data.spec": data, "retrain.steps": steps,
+        preset_name = str(RunDir(supernet).preset_path)  # the supernet's own space and data by default
+    preset = _resolve_preset(preset_name, out, resume, {"data.spec": data, "retrain.steps": steps,
                                                     "training.seed": seed, "training.device": device},
                              epochs, "retrain.steps")
     console.print(f"train [bold]{arch}[/] ({preset.name}, init {init}): {preset.retrain.steps} steps, "
                   f"data {preset.data.spec}{' (resuming)' if resume else ''} → {out}")
-    watch = _cpu_cost_watch(preset, profile, resume, preset.retrain.steps) if nproc == 1 else None
+    watch = _cpu_cost_watch(preset, preset_name, resume, preset.retrain.steps) if nproc == 1 else None
     result = train_arch(a, preset, out, init=init, supernet=supernet, resume=resume, nproc=nproc, progress=progress,
                         on_step=watch)
     if result is not None:
@@ -170,7 +188,7 @@ def predictor_fit(
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Default: RUN/predictor-LOSS.pt.")) -> None:
     """Fit a fresh predictor on paths scored with the run's final supernet weights."""
     from dcnas_deploy.fileio import check_output_path
-    from dcnas_deploy.predictor.runs import fit_on_run
+    from dcnas_deploy.train.predictor_runs import fit_on_run
     from dcnas_deploy.terminal import LineProgress
 
     require_run(supernet, "--supernet")
@@ -197,7 +215,7 @@ def predictor_eval(
     from rich.table import Table
 
     from dcnas_deploy.fileio import check_output_path
-    from dcnas_deploy.predictor.runs import eval_on_run
+    from dcnas_deploy.train.predictor_runs import eval_on_run
 
     require_run(supernet, "--supernet")
     png = check_output_path(png or supernet / "predictor_ranks.png", "--png", suffixes=(".png",))

@@ -19,7 +19,6 @@ from dcnas_deploy.data.protocols import EvalProtocol
 from dcnas_deploy.errors import DcnasError
 
 METRICS = ("rmse", "mae", "psnr", "ssim")
-LOWER_IS_BETTER = {"rmse": True, "mae": True, "psnr": False, "ssim": False}
 
 
 def _scored(pred: np.ndarray, gt: np.ndarray, protocol: EvalProtocol) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -3,28 +3,17 @@
 Synthesised LR (the published protocol): crop the HR depth and guide, augment, then bicubic-downsample
 the patch (as the DCNAS authors' loader does). Real LR (RGB-D-D): build the full-image triple first,
 then cut aligned LR/HR patches (HR offsets on multiples of the scale) and augment them together.
+Batches are built from `random_patch` by train.batches (TrainStream).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterator, List, Optional
+from typing import List
 
 import numpy as np
 
 from dcnas_deploy.data.degrade import make_triple
-from dcnas_deploy.data.registry import Dataset
 from dcnas_deploy.data.sample import Sample, Triple
 from dcnas_deploy.errors import ConfigError, DcnasError
-
-
-@dataclass
-class TrainingBatch:
-    """N patches, channels first: lr N×1×h×w, guide N×3×H×W, hr N×1×H×W (float32, dataset units)."""
-
-    lr: np.ndarray
-    guide: np.ndarray
-    hr: np.ndarray
-    names: List[str]
 
 
 def _augment(arrays: List[np.ndarray], rng: np.random.Generator) -> List[np.ndarray]:
@@ -69,30 +58,3 @@ def random_patch(sample: Sample, patch_size: int, scale: int, rng: np.random.Gen
         hr, guide = _augment([hr, guide], rng)
     crop = Sample(sample.name, guide, hr, None, sample.units)
     return make_triple(crop, scale, noise_level=noise_level, use_real_lr=False, rng=rng)
-
-
-def make_training_batch(dataset: Dataset, batch_size: int, patch_size: int, scale: int,
-                        rng: np.random.Generator, *, augment: bool = True, noise_level: float = 0.0,
-                        use_real_lr: bool = True) -> TrainingBatch:
-    """A batch of random patches from random samples of `dataset` (numpy, channels first)."""
-    if batch_size < 1:
-        raise ConfigError(f"batch size must be ≥ 1, got {batch_size}")
-    triples = []
-    for _ in range(batch_size):
-        sample = dataset[int(rng.integers(len(dataset)))]
-        triples.append(random_patch(sample, patch_size, scale, rng, augment=augment, noise_level=noise_level,
-                                    use_real_lr=use_real_lr))
-    return TrainingBatch(np.stack([t.lr for t in triples])[:, None].astype(np.float32),
-                         np.stack([t.guide for t in triples]).transpose(0, 3, 1, 2).astype(np.float32),
-                         np.stack([t.hr for t in triples])[:, None].astype(np.float32),
-                         [t.name for t in triples])
-
-
-def training_batches(dataset: Dataset, batch_size: int, patch_size: int, scale: int, seed: int = 0,
-                     steps: Optional[int] = None, **kw) -> Iterator[TrainingBatch]:
-    """Endless (or `steps`-long) stream of make_training_batch results from one seeded generator."""
-    rng = np.random.default_rng(seed)
-    i = 0
-    while steps is None or i < steps:
-        yield make_training_batch(dataset, batch_size, patch_size, scale, rng, **kw)
-        i += 1

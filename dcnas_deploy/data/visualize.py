@@ -18,10 +18,8 @@ def save_comparison(path: os.PathLike | str, guide: np.ndarray, lr: np.ndarray, 
     Without a ground truth (`hr` None) only guide, LR and output are drawn.
     """
     import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
-    from dcnas_deploy.fileio import atomic_write
+    from dcnas_deploy.figures import new_figure, save_png
 
     ref = hr if hr is not None else sr
     holes = invalid_mask(ref)
@@ -37,8 +35,7 @@ def save_comparison(path: os.PathLike | str, guide: np.ndarray, lr: np.ndarray, 
         err_top = max(float(np.percentile(err.compressed(), 99)), 1e-6) if err.count() else 1.0
         panels += [("ground truth", np.ma.masked_where(holes, hr), "depth"), (f"|error| ({protocol.unit})", err, "error")]
     h, w = sr.shape
-    fig = Figure(figsize=(3.2 * len(panels), 3.2 * h / max(w, 1) + 0.7), dpi=100)
-    FigureCanvasAgg(fig)
+    fig = new_figure((3.2 * len(panels), 3.2 * h / max(w, 1) + 0.7))
     depth_cmap = matplotlib.colormaps["viridis"].with_extremes(bad="black")
     err_cmap = matplotlib.colormaps["magma"].with_extremes(bad="black")
     for i, (name, img, kind) in enumerate(panels):
@@ -55,4 +52,4 @@ def save_comparison(path: os.PathLike | str, guide: np.ndarray, lr: np.ndarray, 
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    return save_png(fig, path)

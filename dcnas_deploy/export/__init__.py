@@ -9,7 +9,7 @@
 - `status`: status rows and their table
 - `pipeline`: `export_rows` / `export_checkpoint`, one try/except per row, JSON status
 - `loaders`: exported files and checkpoints as upsamplers (`evaluate`, `upsample`)
-- `bench_input`: a checkpoint as a `benchmark` input
+- `bench_input`: a checkpoint as a `benchmark` input (pipeline.benchmark)
 
 Nothing is imported here, so `import dcnas_deploy.export.<module>` stays as light as that module.
 """

@@ -16,11 +16,8 @@ range: measured here, NNCF on the whole graph gave 13–43 dB PSNR vs PyTorch, t
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence, Tuple
@@ -31,7 +28,7 @@ import torch
 from dcnas_deploy.errors import ConfigError, require
 from dcnas_deploy.export.deployable import Deployable
 from dcnas_deploy.fileio import atomic_write
-from dcnas_deploy.runtimes.backends import get_backend
+from dcnas_deploy.runtimes.backends import LITERT_QUIET, get_backend, quiet
 
 BODY_SCOPE = "/subnet/"
 """ONNX/OpenVINO node-name prefix of the network body (torch.onnx names nodes by module path)."""
@@ -59,21 +56,6 @@ class ConvertJob:
 
 
 Converter = Callable[[ConvertJob, str], None]
-
-
-@contextlib.contextmanager
-def _quiet():
-    """Silence converters' warnings and chatter (Python level) while they run."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                yield
-    finally:
-        root.setLevel(level)
 
 
 def _scratch(path: Path, tag: str, suffix: str = "") -> Path:
@@ -114,7 +96,7 @@ def onnx_fp16(job: ConvertJob, precision: str) -> None:
     try:
         get_backend("onnxruntime").convert(job.module, job.example_inputs, tmp, "fp32")
         model = onnx.load(str(tmp))
-        with _quiet():
+        with quiet():
             half = f16.convert_float_to_float16(model, keep_io_types=True,
                                                 node_block_list=_onnx_wrapper_nodes(model))
         atomic_write(job.path, lambda t: onnx.save(half, t))
@@ -213,7 +195,7 @@ def onnx_int8(job: ConvertJob, precision: str) -> None:
         model = onnx.load(str(tmp))
         names = [i.name for i in model.graph.input]
         reader = type("DcnasCalibrationReader", (_Reader, q.CalibrationDataReader), {})(names, job.calibration)
-        with _quiet():
+        with quiet():
             q.quantize_static(str(tmp), str(tmp_q), reader, quant_format=q.QuantFormat.QDQ, per_channel=True,
                               activation_type=types[scheme.activations], weight_type=types[scheme.weights],
                               reduce_range=scheme.reduce_range, calibrate_method=q.CalibrationMethod.MinMax,
@@ -264,7 +246,7 @@ def openvino_int8(job: ConvertJob, precision: str) -> None:
         feeds = [{n: f[order[n]] for n in names} for f in job.calibration]
         ignored = [op.get_friendly_name() for op in model.get_ordered_ops()
                    if op.get_type_name() in WRAPPER_OV_TYPES and not op.get_friendly_name().startswith(BODY_SCOPE)]
-        with _quiet():
+        with quiet():
             nncf.set_log_level(logging.ERROR)
             qmodel = nncf.quantize(model, nncf.Dataset(feeds), subset_size=len(feeds),
                                    ignored_scope=nncf.IgnoredScope(names=ignored, validate=False))
@@ -288,7 +270,7 @@ def tflite_fp16(job: ConvertJob, precision: str) -> None:
     tmp = _scratch(job.path, "fp32")
     try:
         get_backend("litert").convert(job.module, job.example_inputs, tmp, "fp32")
-        with _quiet():
+        with quiet(LITERT_QUIET):
             qt = aeq.Quantizer(str(tmp))
             qt.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
                                       num_bits=16, algorithm_key=algorithm_manager.AlgorithmName.FLOAT_CASTING)
@@ -325,7 +307,7 @@ def tflite_int8(job: ConvertJob, precision: str) -> None:
 
     body_inputs = _normalised_body_inputs(job)
     quantizer = pq.PT2EQuantizer().set_global(pq.get_symmetric_quantization_config(is_per_channel=True))
-    with _quiet(), torch.no_grad():
+    with quiet(LITERT_QUIET), torch.no_grad():
         body = torch.export.export(job.module.subnet.eval(), body_inputs[0]).module()
         body = prepare_pt2e(body, quantizer)
         for args in body_inputs:

@@ -25,9 +25,6 @@ from dcnas_deploy.errors import ConfigError
 NORM_MODES = ("lr", "none")
 """In-graph normalisation: 'lr' (deployable, spec §1) or 'none' (the graph sees raw inputs)."""
 
-INPUT_NAMES = ("lr", "guide")
-OUTPUT_NAMES = ("sr",)
-
 
 class Deployable(nn.Module):
     """`Deployable(subnet)(lr_units, guide01) -> sr_units`; NCHW, or NHWC in and out with `nhwc=True`."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from dcnas_deploy.errors import ConfigError
+from dcnas_deploy.runtimes.table import RUNTIMES
 
 PRECISIONS = ("fp32", "fp16", "int8")
 
@@ -37,8 +38,8 @@ class ExportFormat:
     """One exportable format."""
 
     name: str
-    suffix: str
     runtime: str
+    """The runtime that loads it (a row of runtimes.table, whose converter writes its suffix)."""
     description: str
     unsupported: Mapping[str, str] = field(default_factory=dict)
     """precision -> why it cannot be exported here."""
@@ -46,6 +47,11 @@ class ExportFormat:
     """Whether --nhwc applies to this format."""
     check_precision: Optional[Callable[[str], Tuple[str, str]]] = None
     """precision -> (runtime precision option for the local check, note); None: no precision option."""
+
+    @property
+    def suffix(self) -> str:
+        """The file suffix: what its runtime's converter writes."""
+        return RUNTIMES[self.runtime].writes[0]
 
     @property
     def precisions(self) -> Tuple[str, ...]:
@@ -85,10 +91,9 @@ class ExportFormat:
 
 
 FORMATS: Dict[str, ExportFormat] = {f.name: f for f in [
-    ExportFormat("onnx", ".onnx", "onnxruntime", "ONNX (torch.onnx.export; ONNX Runtime)"),
-    ExportFormat("openvino", ".xml", "openvino", "OpenVINO IR (.xml + .bin)",
-                 check_precision=_ov_check_precision),
-    ExportFormat("tflite", ".tflite", "litert", "TFLite (litert-torch; LiteRT interpreter)", nhwc=True),
+    ExportFormat("onnx", "onnxruntime", "ONNX (torch.onnx.export; ONNX Runtime)"),
+    ExportFormat("openvino", "openvino", "OpenVINO IR (.xml + .bin)", check_precision=_ov_check_precision),
+    ExportFormat("tflite", "litert", "TFLite (litert-torch; LiteRT interpreter)", nhwc=True),
 ]}
 """format name -> ExportFormat. Add a format with one row (and its converters in converters.CONVERTERS)."""
 

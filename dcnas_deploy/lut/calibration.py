@@ -56,14 +56,10 @@ def plot_calibration(raw_sum: np.ndarray, predicted: np.ndarray, measured: np.nd
                      drift: Optional[Tuple[Sequence[float], Sequence[float]]] = None) -> Path:
     """Predicted-vs-measured scatter with the y = x line and a ±10 % band; `drift` = (seconds, reference ÷
     nominal) adds a panel with the reference network's speed during profiling."""
-    import matplotlib
+    from dcnas_deploy.figures import new_figure, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from dcnas_deploy.fileio import atomic_write
-
-    fig, axes = plt.subplots(1, 2 if drift else 1, figsize=(11, 5) if drift else (5.5, 5), squeeze=False)
+    fig = new_figure((11, 5) if drift else (5.5, 5))
+    axes = fig.subplots(1, 2 if drift else 1, squeeze=False)
     ax = axes[0][0]
     lo = 0.9 * min(measured.min(), predicted.min(), raw_sum.min())
     hi = 1.1 * max(measured.max(), predicted.max(), raw_sum.max())
@@ -87,6 +83,4 @@ def plot_calibration(raw_sum: np.ndarray, predicted: np.ndarray, measured: np.nd
         ax2.set_ylabel("reference network ÷ its nominal (median) time")
         ax2.set_title(f"host speed while profiling: {min(f):.3f}–{max(f):.3f}× nominal", fontsize=9)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=110)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,15 +18,35 @@ from dcnas_deploy.runtimes.protocol import Timing
 from dcnas_deploy.space import Arch, CostTables, Op, SearchSpace
 
 FORMAT = "dcnas-lut/1"
-REPO_LUTS = Path(__file__).resolve().parents[2] / "luts"
-LUTS_ENV = "DCNAS_LUTS"
 
 
 def lut_dir() -> Path:
-    """Where LUTs are written and found: $DCNAS_LUTS if set, else the repository's luts/."""
-    import os
+    """Where new LUTs are written: $DCNAS_LUTS, else a writable checkout's luts/, else the user folder (datadirs)."""
+    from dcnas_deploy.datadirs import new_files_dir
 
-    return Path(os.environ[LUTS_ENV]) if os.environ.get(LUTS_ENV) else REPO_LUTS
+    return new_files_dir("luts")
+
+
+def lut_dirs() -> List[Path]:
+    """Folders searched for LUTs, first match winning ($DCNAS_LUTS, new-LUT folder, user folder, shipped luts/)."""
+    from dcnas_deploy.datadirs import search_dirs
+
+    return search_dirs("luts")
+
+
+def lut_file(name_or_path: os.PathLike | str) -> Path:
+    """A LUT file: the path as given when it exists, else a bare name (with or without .yaml) in the LUT folders."""
+    text = str(name_or_path)
+    given = Path(text).expanduser()
+    if given.exists() or os.sep in text or "/" in text:
+        return given
+    folders = lut_dirs()
+    for folder in folders:
+        for name in (text, f"{text}.yaml"):
+            if (folder / name).is_file():
+                return folder / name
+    raise ConfigError(f"LUT not found: {text} is neither a file here nor a LUT in {', '.join(map(str, folders))} "
+                      f"(`dcnas-deploy paths` lists the folders)")
 
 
 def geometry_of(space: SearchSpace, hr_size: Optional[Tuple[int, int]] = None) -> Dict[str, Any]:
@@ -37,7 +58,7 @@ def geometry_of(space: SearchSpace, hr_size: Optional[Tuple[int, int]] = None) -
 
 def default_lut_path(device: str, space: SearchSpace, hr_size: Optional[Tuple[int, int]] = None,
                      folder: Optional[Path] = None) -> Path:
-    """luts/<device>-c<C>-<H>x<W>-x<s>.yaml (in $DCNAS_LUTS when set)"""
+    """<folder>/<device>-c<C>-<H>x<W>-x<s>.yaml; folder defaults to where new LUTs go (lut_dir)."""
     g = geometry_of(space, hr_size)
     return (folder or lut_dir()) / f"{device}-c{g['width']}-{g['hr'][0]}x{g['hr'][1]}-x{g['scale']}.yaml"
 
@@ -221,6 +242,22 @@ class LUT:
         """Per-call overhead of the runtime, measured with a trivial model."""
         return float(self.provenance.get("per_call_overhead_ms", 0.0))
 
+    def kernel_ratios(self) -> Dict[str, float]:
+        """Median ratio of mbconv k7/k5 and k5/k3 latency over matching (channels, expand, resolution)."""
+        import statistics
+
+        by = {}
+        for key, t in self.ops.items():
+            m = re.fullmatch(r"mbconv k(\d)e(\d) (c\d+ \d+x\d+)", key)
+            if m:
+                by[(int(m.group(1)), m.group(2), m.group(3))] = t.median_ms
+        out = {}
+        for big, small in ((7, 5), (5, 3)):
+            r = [by[(big, e, rest)] / by[(small, e, rest)] for (k, e, rest) in by if k == big and (small, e, rest) in by]
+            if r:
+                out[f"k{big}/k{small}"] = statistics.median(r)
+        return out
+
     def raw_tables(self, space: SearchSpace) -> CostTables:
         """Uncorrected Σ op latencies (at the nominal speed) as cost tables."""
         self.check_geometry(space, tuple(self.geometry["hr"]))
@@ -288,19 +325,31 @@ def _valid_timing(d: Any, what: str) -> Timing:
 
 
 def find_lut(device_or_path: str, space: SearchSpace, hr_size: Optional[Tuple[int, int]] = None) -> LUT:
-    """A LUT from a file path, or the device's LUT for this geometry in luts/ (error says how to make it)."""
+    """A LUT from a file path, or the device's LUT for this geometry in the LUT folders (error says how to make it)."""
     if device_or_path.endswith((".yaml", ".yml")) or "/" in device_or_path:
         lut = LUT.load(device_or_path)
     else:
-        path = default_lut_path(device_or_path, space, hr_size)
-        if not path.is_file():
-            others = sorted(p.name for p in path.parent.glob(f"{device_or_path}-*.yaml"))
-            raise ConfigError(f"no LUT for device '{device_or_path}' at this geometry ({path.name}); "
+        name = default_lut_path(device_or_path, space, hr_size).name
+        folders = lut_dirs()
+        path = next((d / name for d in folders if (d / name).is_file()), None)
+        if path is None:
+            others = sorted({p.name for d in folders if d.is_dir() for p in d.glob(f"{device_or_path}-*.yaml")})
+            raise ConfigError(f"no LUT for device '{device_or_path}' at this geometry ({name}; looked in "
+                              f"{', '.join(str(d) for d in folders)}); "
                               f"measure it with: {profile_command(device_or_path, geometry_of(space, hr_size))}"
                               + (f" (LUTs of other geometries: {others})" if others else ""))
         lut = LUT.load(path)
     lut.check_geometry(space, hr_size)
     return lut
+
+
+def latency_cost_tables(device: str, space: SearchSpace, hr_size: Optional[Tuple[int, int]] = None) -> CostTables:
+    """The `latency:DEVICE` cost: the calibrated LUT of DEVICE (name or LUT path) at this geometry."""
+    if not device.endswith((".yaml", ".yml")) and "/" not in device:
+        from dcnas_deploy.runtimes.devices import load_device
+
+        load_device(device)  # an unknown device is named with the known ones, not sent to `profile`
+    return find_lut(device, space, hr_size).cost_tables(space)
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")

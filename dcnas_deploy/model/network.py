@@ -1,7 +1,7 @@
 """The DCNAS network body shared by the supernet and materialised subnets: one forward, one plan."""
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 from torch import nn

@@ -5,7 +5,6 @@ the report is read from those records, i.e. measured by this run (or by the earl
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
@@ -54,16 +53,15 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> Path:
                      lambda: _profile(preset, s.device, out, s.calibrate, protocol, s.quick))
     if not lut["reused"]:
         log(f"[profile] {lut['reuse_note']}")
-    os.environ["DCNAS_LUTS"] = str(Path(lut["lut"]).parent)
-    sup = stages.run("supernet", base, lambda: _supernet(preset, out))
+    stages.run("supernet", base, lambda: _supernet(preset, out))
     found = stages.run("search", {**base, "lut": lut, "budget_percentile": s.budget_percentile},
                        lambda: _search(out, s.device, lut, s.budget_percentile, protocol, log))
     final = stages.run("retrain", {**base, "arch": found["genome"]}, lambda: _retrain(preset, out))
     exp = stages.run("export", {**base, "model": final["model"]}, lambda: _export(preset, out, final, protocol))
-    bench = stages.run("benchmark", {**base, "export": exp["files"]},
-                       lambda: _benchmark(exp, found, out, protocol))
-    ev = stages.run("evaluate", {**base, "model": final["model"], "mb": str(s.middlebury), "n": s.eval_images},
-                    lambda: _evaluate(preset, final, out, s.eval_images, s.middlebury))
+    stages.run("benchmark", {**base, "export": exp["files"]},
+               lambda: _benchmark(exp, found, out, protocol))
+    stages.run("evaluate", {**base, "model": final["model"], "mb": str(s.middlebury), "n": s.eval_images},
+               lambda: _evaluate(preset, final, out, s.eval_images, s.middlebury))
     from dcnas_deploy.pipeline.report import write_report
 
     return write_report(out, s, stages.results, stages.seconds())
@@ -73,13 +71,14 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> Path:
 
 def _profile(preset, device: str, out: Path, calibrate: int, protocol, quick: bool) -> Dict[str, Any]:
     """Reuse a committed LUT measured for the same device, geometry and host fingerprint, or measure one into OUT/luts."""
+    from dcnas_deploy.datadirs import shipped_dir
     from dcnas_deploy.lut.profiler import profile_device, reference_summary, reusable_lut
-    from dcnas_deploy.lut.table import REPO_LUTS, default_lut_path, safe_name
+    from dcnas_deploy.lut.table import default_lut_path, safe_name
     from dcnas_deploy.runtimes.devices import load_device
 
     profile = load_device(device)
     space = preset.make_space()
-    committed = default_lut_path(safe_name(profile.name), space, folder=REPO_LUTS)
+    committed = default_lut_path(safe_name(profile.name), space, folder=shipped_dir("luts"))
     lut, why = (None, "--quick runs measure their own table") if quick else reusable_lut(committed, profile, space)
     reused = lut is not None
     if not reused:
@@ -120,11 +119,10 @@ def _search(out: Path, device: str, lut: Dict[str, Any], percentile: float, prot
     s = inputs.preset.search
     latency = LUT.load(lut["lut"]).batch_latency(inputs.space.sample_genomes(10000, seed=0), inputs.space)
     budget = float(np.percentile(latency, percentile))
-    cons = build_constraints(inputs.space, [f"{budget}ms"], [device])
+    cons = build_constraints(inputs.space, [f"{budget}ms"], [device], luts={device: Path(lut["lut"])})
     settings = SearchSettings.from_section(s)
     pred = inputs.predictor
-    scorer = inputs.scorer(budget if pred is not None and str(pred.meta.get("constraint", "")).startswith("latency")
-                           else (pred.tau_hi if pred is not None else 0.0))
+    scorer = inputs.scorer_for(cons)
     res = search_architecture(inputs.space, cons, inputs.fitness, out / "arch.yaml", settings,
                               "evolution+predictor" if pred is not None else "evolution", scorer, seed=0,
                               protocol=protocol, provenance={"supernet": str(out / "supernet")}, on_note=log,
@@ -164,14 +162,14 @@ def _export(preset, out: Path, final: Dict[str, Any], protocol) -> Dict[str, Any
 def _benchmark(exp: Dict[str, Any], found: Dict[str, Any], out: Path, protocol) -> Dict[str, Any]:
     """Each exported file on the local device profile whose runtime loads it, plus eager PyTorch."""
     from dcnas_deploy.errors import DcnasError
-    from dcnas_deploy.runtimes.benchmark import benchmark
+    from dcnas_deploy.pipeline.benchmark import benchmark
     from dcnas_deploy.runtimes.devices import load_device
-    from dcnas_deploy.runtimes.files import RUNTIME_SUFFIXES
+    from dcnas_deploy.runtimes.table import RUNTIMES
 
     rows: List[Dict[str, Any]] = []
     for device in BENCH_DEVICES:
         profile = load_device(device)
-        files = [f for f in exp["files"] if Path(f).suffix in RUNTIME_SUFFIXES[profile.runtime]
+        files = [f for f in exp["files"] if Path(f).suffix in RUNTIMES[profile.runtime].loads
                  and not (profile.runtime == "openvino" and Path(f).suffix == ".onnx")]
         target = files[0] if files else (found["arch"] if profile.runtime == "torch" else None)
         if target is None:

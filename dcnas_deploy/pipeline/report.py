@@ -10,24 +10,21 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from dcnas_deploy.fileio import atomic_write, atomic_write_text
+from dcnas_deploy.fileio import atomic_write_text
 
 Block = Tuple[str, Any]  # ("h2", text) | ("p", text) | ("table", (header, rows)) | ("img", (path, caption)) | ("code", text)
 
 
 def comparison_grid(upsamplers: Dict[str, Any], dataset, scale: int, path: Path, n: int = 3) -> Path:
     """Rows of (guide, LR, each model's output, ground truth, |error| of bicubic and of ours)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from dcnas_deploy.data.degrade import make_triple
+    from dcnas_deploy.figures import new_figure, save_png
 
     n = min(n, len(dataset))
     names = list(upsamplers)
     cols = ["guide", "LR (input)"] + names + ["ground truth", "|error| bicubic", "|error| ours"]
-    fig, axes = plt.subplots(n, len(cols), figsize=(2.1 * len(cols), 2.2 * n), squeeze=False)
+    fig = new_figure((2.1 * len(cols), 2.2 * n))
+    axes = fig.subplots(n, len(cols), squeeze=False)
     for i in range(n):
         t = make_triple(dataset[i], scale)
         outs = {m: up(t.lr, t.guide) for m, up in upsamplers.items()}
@@ -51,8 +48,7 @@ def comparison_grid(upsamplers: Dict[str, Any], dataset, scale: int, path: Path,
                 ax.set_title(title, fontsize=8)
         axes[i][0].set_ylabel(getattr(dataset[i], "name", str(i)), fontsize=7)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
-    plt.close(fig)
+    save_png(fig, path, dpi=90)
     return path
 
 
@@ -138,10 +134,10 @@ def build_blocks(out: Path, s, r: Dict[str, Dict[str, Any]], seconds: Dict[str, 
         f"dcnas-deploy profile --device {s.device} --width {found_space(found)['width']} "
         f"--hr {found_space(found)['hr_size'][0]}x{found_space(found)['hr_size'][1]} --scale {found_space(found)['scale']}"
         f" --calibrate {s.calibrate}{q}",
-        f"dcnas-deploy train-supernet --profile {s.preset} --out {out}/supernet",
+        f"dcnas-deploy train-supernet --preset {s.preset} --out {out}/supernet",
         f"dcnas-deploy search --supernet {out}/supernet --device {s.device} --latency {found['budget_ms']:.4f}ms "
         f"-o {out}/arch.yaml{q}",
-        f"dcnas-deploy train --arch {out}/arch.yaml --profile {s.preset} --init supernet --supernet {out}/supernet "
+        f"dcnas-deploy train --arch {out}/arch.yaml --preset {s.preset} --init supernet --supernet {out}/supernet "
         f"--out {out}/final",
         f"dcnas-deploy export --model {fin['model']} --target all -o {out}/export",
         *[f"dcnas-deploy benchmark --device {x['device']} {x['input']}" for x in bench["rows"]],

@@ -31,16 +31,12 @@ def ranks(x: np.ndarray) -> np.ndarray:
 def rank_scatter(path: Union[str, Path], predicted: Dict[str, np.ndarray], val_loss: np.ndarray,
                  title: Optional[str] = None) -> Path:
     """PNG of predicted rank vs true rank per predictor (like the paper's Fig. 17), written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from dcnas_deploy.fileio import atomic_write
+    from dcnas_deploy.figures import new_figure, save_png
 
     true_rank = ranks(-np.asarray(val_loss))
     n = len(predicted)
-    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.6), squeeze=False)
+    fig = new_figure((3.6 * n, 3.6))
+    axes = fig.subplots(1, n, squeeze=False)
     for ax, (name, pred) in zip(axes[0], predicted.items()):
         m = rank_metrics(pred, val_loss)
         ax.scatter(true_rank, ranks(pred), s=6, alpha=0.6)
@@ -51,6 +47,4 @@ def rank_scatter(path: Union[str, Path], predicted: Dict[str, np.ndarray], val_l
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    out = atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
-    plt.close(fig)
-    return out
+    return save_png(fig, path, dpi=120)

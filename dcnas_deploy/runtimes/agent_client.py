@@ -15,12 +15,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from dcnas_deploy.agent.bundle import (CONTENT_TYPE, MODEL_FORMATS, WEIGHTS_SUFFIX, Manifest, ModelEntry,
+from dcnas_deploy.agent.bundle import (CONTENT_TYPE, WEIGHTS_SUFFIX, Manifest, ModelEntry,
                                        build_bundle, encode_inputs)
 from dcnas_deploy.errors import ConfigError, DeviceError
 from dcnas_deploy.runtimes.connections import Connection, Progress
 from dcnas_deploy.runtimes.files import FeedsOrShapes
 from dcnas_deploy.runtimes.protocol import Protocol, Timing
+from dcnas_deploy.runtimes.table import AGENT_FORMATS
 
 START_HINT = ("start it on the device host with `python -m dcnas_deploy.agent --token-file TOKEN_FILE` "
               "(or `dcnas-deploy agent ...`), and reach it through an SSH tunnel if it binds 127.0.0.1 there")
@@ -206,8 +207,8 @@ class AgentConnection(Connection):
 
     def _item(self, index: int, path: Path, fs: Optional[FeedsOrShapes]) -> Tuple[ModelEntry, Dict[str, bytes]]:
         """One model as a manifest entry plus the bytes of every file it brings."""
-        if path.suffix.lower() not in MODEL_FORMATS:
-            raise ConfigError(f"{path.name}: the agent takes {sorted(MODEL_FORMATS)} files")
+        if path.suffix.lower() not in AGENT_FORMATS:
+            raise ConfigError(f"{path.name}: the agent takes {sorted(AGENT_FORMATS)} files")
         if not path.is_file():
             raise ConfigError(f"model file not found: {path}")
         name = _safe_name(index, path)

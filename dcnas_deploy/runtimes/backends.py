@@ -10,17 +10,22 @@ import contextlib
 import inspect
 import io
 import json
+import logging
 import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple
 
 import torch
 
 from dcnas_deploy.errors import ConfigError, DcnasError, require
 from dcnas_deploy.runtimes.files import TORCH_META_NAME, InputSpec, set_torch_threads
 from dcnas_deploy.runtimes.protocol import PairedTiming, Protocol, Timing, measure, measure_paired
+from dcnas_deploy.runtimes.table import RUNTIMES
+
+LITERT_QUIET = {"LITERT_TORCH_SHOW_PROGRESS": "n", "TF_CPP_MIN_LOG_LEVEL": "2"}
+"""Environment defaults that keep litert-torch / TensorFlow from printing progress and C++ logs while converting."""
 
 ExampleInputs = Tuple[torch.Tensor, ...]
 
@@ -61,12 +66,26 @@ def _atomic_target(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _quiet():
-    """Silence converters' warnings and chatter on stdout/stderr (Python level)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            yield
+def quiet(env: Optional[Mapping[str, str]] = None) -> Iterator[None]:
+    """Silence converters while they run: Python warnings, stdout/stderr chatter, root logging below ERROR.
+
+    `env`: environment defaults the converter reads (e.g. TF_CPP_MIN_LOG_LEVEL), set only where unset and
+    restored afterwards, so the caller's os.environ is left as it was.
+    """
+    root = logging.getLogger()
+    level = root.level
+    added = [k for k in (env or {}) if k not in os.environ]
+    os.environ.update({k: str((env or {})[k]) for k in added})
+    root.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                yield
+    finally:
+        root.setLevel(level)
+        for k in added:
+            os.environ.pop(k, None)
 
 
 def _check_precision(backend: str, precision: str, allowed: Sequence[str]) -> None:
@@ -88,22 +107,26 @@ def _check_options(backend: str, options: Optional[Mapping[str, Any]], known: Ma
 
 @dataclass(frozen=True)
 class Backend:
-    """Converts a torch module to a file its runtime loads (`files.load_session(path, name, ...)`)."""
+    """Converts a torch module to a file its runtime loads (`files.load_session(path, name, ...)`).
+
+    What it writes comes from the runtime's row in runtimes.table.
+    """
 
     name: str
-    file_suffix: str
-    extra: str
     precisions: Tuple[str, ...]
     convert_fn: Callable[..., Path] = field(repr=False)
     options: Mapping[str, Any] = field(default_factory=dict)
     """Known convert options and their defaults."""
-    other_suffixes: Tuple[str, ...] = ()
-    """Further suffixes it writes (torch: .pt is TorchScript, .pt2 torch.export)."""
 
     @property
     def suffixes(self) -> Tuple[str, ...]:
-        """All suffixes this backend writes, file_suffix first."""
-        return (self.file_suffix,) + tuple(self.other_suffixes)
+        """All suffixes this backend writes, the default first (torch: .pt2 torch.export, .pt TorchScript)."""
+        return RUNTIMES[self.name].writes
+
+    @property
+    def file_suffix(self) -> str:
+        """The suffix it writes by default."""
+        return self.suffixes[0]
 
     def convert(self, module: torch.nn.Module, example_inputs: ExampleInputs, path, precision: str = "fp32",
                 options: Optional[Mapping[str, Any]] = None) -> Path:
@@ -148,7 +171,7 @@ def _convert_onnx(module, example_inputs, path: Path, precision: str, opts: Dict
     kwargs = dict(input_names=names, output_names=output_names(module, example_inputs))
     if opts["opset"] is not None:
         kwargs["opset_version"] = int(opts["opset"])
-    with _quiet():
+    with quiet():
         if opts["exporter"] == "legacy":
             torch.onnx.export(module, example_inputs, str(path), dynamo=False, do_constant_folding=True, **kwargs)
         elif opts["exporter"] == "dynamo":
@@ -174,7 +197,7 @@ def _convert_openvino(module, example_inputs, path: Path, precision: str, opts: 
             if onnx_path.exists():
                 onnx_path.unlink()
     elif opts["frontend"] == "pytorch":
-        with _quiet():
+        with quiet():
             model = ov.convert_model(module, example_input=example_inputs,
                                      input=[tuple(int(d) for d in t.shape) for t in example_inputs])
     else:
@@ -186,10 +209,8 @@ def _convert_openvino(module, example_inputs, path: Path, precision: str, opts: 
 
 
 def _convert_litert(module, example_inputs, path: Path, precision: str, opts: Dict[str, Any]) -> None:
-    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    litert_torch = require("litert_torch", "tflite")
-    with _quiet():
+    with quiet(LITERT_QUIET):
+        litert_torch = require("litert_torch", "tflite")
         if opts["nhwc"]:
             module = litert_torch.to_channel_last_io(module, args=list(range(len(example_inputs))))
             example_inputs = tuple(t.permute(0, 2, 3, 1).contiguous() for t in example_inputs)
@@ -208,7 +229,7 @@ def _convert_torch(module, example_inputs, path: Path, precision: str, opts: Dic
     meta = json.dumps({"inputs": [s.to_dict() for s in input_specs(module, example_inputs)],
                        "torch_dtypes": [str(t.dtype).replace("torch.", "") for t in example_inputs],
                        "outputs": output_names(module, example_inputs), "precision": precision})
-    with _quiet(), torch.inference_mode(False), torch.no_grad():
+    with quiet(), torch.inference_mode(False), torch.no_grad():
         if path.suffix == ".pt2":
             ep = torch.export.export(module, example_inputs)
             torch.export.save(ep, str(path), extra_files={TORCH_META_NAME: meta})
@@ -218,13 +239,12 @@ def _convert_torch(module, example_inputs, path: Path, precision: str, opts: Dic
 
 
 BACKENDS: Dict[str, Backend] = {b.name: b for b in [
-    Backend("onnxruntime", ".onnx", "onnx", ("fp32",), _convert_onnx,
-            {"exporter": "legacy", "opset": None}),
-    Backend("openvino", ".xml", "openvino", ("fp32", "fp16", "bf16"), _convert_openvino, {"frontend": "onnx"}),
-    Backend("litert", ".tflite", "tflite", ("fp32",), _convert_litert, {"nhwc": False, "quant_config": None}),
-    Backend("torch", ".pt2", "all", ("fp32", "fp16", "bf16"), _convert_torch, {}, (".pt",)),
+    Backend("onnxruntime", ("fp32",), _convert_onnx, {"exporter": "legacy", "opset": None}),
+    Backend("openvino", ("fp32", "fp16", "bf16"), _convert_openvino, {"frontend": "onnx"}),
+    Backend("litert", ("fp32",), _convert_litert, {"nhwc": False, "quant_config": None}),
+    Backend("torch", ("fp32", "fp16", "bf16"), _convert_torch, {}),
 ]}
-"""runtime name -> Backend that writes files for it. Add a backend with one entry."""
+"""runtime name -> Backend that writes files for it (a row of runtimes.table each). Add a backend with one entry."""
 
 
 def get_backend(name: str) -> Backend:

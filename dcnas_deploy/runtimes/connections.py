@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from dcnas_deploy.errors import ConfigError, DcnasError, DeviceError
-from dcnas_deploy.runtimes.files import RUNTIME_EXTRAS, RUNTIME_MODULES, FeedsOrShapes, time_file
+from dcnas_deploy.runtimes.files import FeedsOrShapes, time_file
+from dcnas_deploy.runtimes.table import RUNTIMES
 from dcnas_deploy.runtimes.protocol import PairedTiming, Protocol, Timing, median_ci_pct
 
 if TYPE_CHECKING:
@@ -213,8 +214,8 @@ class LocalConnection(Connection):
     def reachable(self) -> Tuple[bool, str]:
         """Runtime installed and its device present here."""
         runtime = self.profile.runtime
-        if not _module_installed(RUNTIME_MODULES[runtime]):
-            return False, f"{runtime} is not installed: pip install 'dcnas-deploy[{RUNTIME_EXTRAS[runtime]}]'"
+        if not _module_installed(RUNTIMES[runtime].module):
+            return False, f"{runtime} is not installed: pip install 'dcnas-deploy[{RUNTIMES[runtime].extra}]'"
         return LOCAL_CHECKS[runtime](self.profile)
 
     def info(self) -> Dict[str, Any]:

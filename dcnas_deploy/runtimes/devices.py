@@ -1,6 +1,7 @@
 """Device profiles: which runtime, on which device, at which precision and thread count, reached how.
 
-Profiles are YAML files in the repo's `devices/` folder (plus `$DCNAS_DEVICES`, a path list), loaded
+Profiles are YAML files in the shipped `devices/` folder (plus the user folder and `$DCNAS_DEVICES`, a path
+list; see dcnas_deploy.datadirs), loaded
 with strict validation: an unknown key, a bad value or malformed YAML is a ConfigError naming the
 file and the key.
 """
@@ -9,23 +10,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional
 
 from dcnas_deploy.errors import ConfigError, DeviceError
 from dcnas_deploy.runtimes.files import PRECISIONS, SESSIONS
-
-DEVICES_ENV = "DCNAS_DEVICES"
-"""Extra folders of device profiles (os.pathsep-separated), searched before the repo's devices/."""
+from dcnas_deploy.runtimes.table import RUNTIMES
 
 DEFAULT_DEVICE = "cpu"
-
-RUNTIME_DEVICES: Dict[str, Tuple[str, ...]] = {
-    "onnxruntime": ("cpu", "cuda"),
-    "openvino": ("CPU", "GPU", "MYRIAD", "NPU", "AUTO"),
-    "litert": ("cpu", "gpu", "nnapi"),
-    "torch": ("cpu", "cuda"),
-}
-"""runtime -> the runtime_device values a profile may name (litert gpu/nnapi: on the phone, via adb)."""
 
 _REQUIRED = ("name", "runtime", "runtime_device", "precision", "threads", "connection")
 _OPTIONAL = ("description", "options", "gpu_name")
@@ -91,10 +82,10 @@ def profile_from_dict(data: Any, source: str = "<dict>") -> DeviceProfile:
     if missing:
         raise ConfigError(f"{source}: missing key(s) {missing}")
     runtime = data["runtime"]
-    if runtime not in SESSIONS:
-        raise ConfigError(f"{source}: runtime {runtime!r} is not one of {sorted(SESSIONS)}")
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"{source}: runtime {runtime!r} is not one of {sorted(RUNTIMES)}")
     rdev = str(data["runtime_device"])
-    allowed = RUNTIME_DEVICES[runtime]
+    allowed = RUNTIMES[runtime].devices
     if rdev not in allowed and rdev.split(".")[0].split(":")[0] not in allowed:
         raise ConfigError(f"{source}: runtime_device {rdev!r} is not valid for {runtime}; expected one of {list(allowed)}")
     if data["precision"] not in PRECISIONS:
@@ -137,14 +128,10 @@ def load_profile_file(path: Path) -> DeviceProfile:
 
 
 def device_dirs() -> List[Path]:
-    """Folders searched for profiles: $DCNAS_DEVICES entries, then the repo's devices/."""
-    import dcnas_deploy
+    """Folders searched for profiles: $DCNAS_DEVICES entries, the user folder, the shipped devices/ (datadirs)."""
+    from dcnas_deploy.datadirs import search_dirs
 
-    from dcnas_deploy.fileio import env_folders
-
-    dirs = env_folders(DEVICES_ENV, "device profiles (*.yaml)")
-    dirs.append(Path(dcnas_deploy.__file__).resolve().parents[1] / "devices")
-    return dirs
+    return search_dirs("devices")
 
 
 def _profile_paths() -> Dict[str, Path]:

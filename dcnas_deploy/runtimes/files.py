@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from dcnas_deploy.errors import ConfigError, DcnasError, DeviceError, require
 from dcnas_deploy.runtimes.protocol import PairedTiming, Protocol, Timing, measure, measure_paired
+from dcnas_deploy.runtimes.table import RUNTIMES, get_runtime
 
 DEFAULT_THREADS = 2
 """Thread count used when a caller gives none (device profiles always give one)."""
@@ -416,31 +417,18 @@ def set_torch_threads(threads: int) -> None:
 # registry and the public functions
 # --------------------------------------------------------------------------------------------
 
-SESSIONS: Dict[str, Callable[..., Session]] = {
-    "onnxruntime": OnnxRuntimeSession,
-    "openvino": OpenVinoSession,
-    "litert": LiteRtSession,
-    "torch": TorchFileSession,
-}
-"""runtime name -> Session class. Add a runtime with one entry."""
-
-RUNTIME_SUFFIXES = {"onnxruntime": (".onnx",), "openvino": (".xml", ".onnx"), "litert": (".tflite",),
-                    "torch": (".pt2", ".pt")}
-"""Model file suffixes each runtime loads."""
-
-RUNTIME_EXTRAS = {"onnxruntime": "onnx", "openvino": "openvino", "litert": "tflite", "torch": "all"}
-RUNTIME_MODULES = {"onnxruntime": "onnxruntime", "openvino": "openvino", "litert": "ai_edge_litert", "torch": "torch"}
+SESSIONS: Dict[str, Callable[..., Session]] = {name: globals()[r.session] for name, r in RUNTIMES.items()}
+"""runtime name -> Session class (named by its row in runtimes.table)."""
 
 
 def load_session(path: Union[str, Path], runtime: str, options: Optional[Mapping[str, Any]] = None) -> Session:
     """Load a model file in `runtime` with `options` (threads, device, precision, ...)."""
     path = Path(path)
-    if runtime not in SESSIONS:
-        raise ConfigError(f"unknown runtime {runtime!r}; known: {sorted(SESSIONS)}")
+    row = get_runtime(runtime)
     if not path.exists():
         raise DcnasError(f"model file not found: {path}")
-    if path.suffix not in RUNTIME_SUFFIXES.get(runtime, (path.suffix,)):
-        raise ConfigError(f"{runtime} loads {list(RUNTIME_SUFFIXES[runtime])} files, not {path.name}")
+    if path.suffix not in row.loads:
+        raise ConfigError(f"{runtime} loads {list(row.loads)} files, not {path.name}")
     return SESSIONS[runtime](path, options)
 
 
@@ -508,14 +496,12 @@ def time_sessions_paired(session: Session, reference: Session, protocol: Protoco
     return measure_paired(run_once, run_ref, protocol, sync=session.sync())
 
 
-def _version(module: str) -> str:
-    """Installed version of a module, or 'not installed'."""
+def _version(dist: str) -> str:
+    """Installed version of a distribution, or 'not installed'."""
     try:
         from importlib import metadata
     except ImportError:  # pragma: no cover - py<3.8
         return "unknown"
-    dist = {"onnxruntime": "onnxruntime", "openvino": "openvino", "ai_edge_litert": "ai-edge-litert",
-            "torch": "torch", "tflite_runtime": "tflite-runtime", "numpy": "numpy"}.get(module, module)
     try:
         return metadata.version(dist)
     except Exception:
@@ -523,9 +509,6 @@ def _version(module: str) -> str:
 
 
 def runtime_version(runtime: str) -> str:
-    """Installed version of a runtime's package ('not installed' when absent)."""
-    return _version(RUNTIME_MODULES.get(runtime, runtime))
+    """Installed version of a runtime's package ('not installed' when absent); other names as distributions."""
+    return _version(RUNTIMES[runtime].dist if runtime in RUNTIMES else runtime)
 
-
-_ov_core = openvino_core
-"""Old private name, kept for callers written against it."""

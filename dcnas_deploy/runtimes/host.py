@@ -11,7 +11,8 @@ import subprocess
 import sys
 from typing import Any, Dict, Iterable, Optional
 
-from dcnas_deploy.runtimes.files import RUNTIME_MODULES, runtime_version
+from dcnas_deploy.runtimes.files import runtime_version
+from dcnas_deploy.runtimes.table import RUNTIMES
 from dcnas_deploy.runtimes.fingerprint import local_cpu
 
 
@@ -54,7 +55,7 @@ def gpu_name() -> Optional[str]:
     return None
 
 
-def host_info(runtimes: Iterable[str] = tuple(RUNTIME_MODULES), threads: Optional[int] = None) -> Dict[str, Any]:
+def host_info(runtimes: Iterable[str] = tuple(RUNTIMES), threads: Optional[int] = None) -> Dict[str, Any]:
     """Provenance of this host: CPU (with the facts that decide its speed), cores, OS, versions, GPU, threads."""
     info: Dict[str, Any] = {
         "hostname": platform.node(),

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -35,8 +36,12 @@ class Constraint:
 
 
 def build_constraints(space: SearchSpace, latency: Sequence[str] = (), devices: Sequence[str] = (),
-                      params: Optional[str] = None, macs: Optional[str] = None) -> List[Constraint]:
-    """Constraints from CLI-style budgets; `--device D --latency T` pairs are matched in order."""
+                      params: Optional[str] = None, macs: Optional[str] = None,
+                      luts: Optional[Mapping[str, Path]] = None) -> List[Constraint]:
+    """Constraints from CLI-style budgets; `--device D --latency T` pairs are matched in order.
+
+    `luts`: device -> LUT file to cost it with (default: the device's LUT found in the LUT folders).
+    """
     latency, devices = list(latency), list(devices)
     if devices and not latency:
         raise ConfigError("--device needs a --latency budget (one --latency per --device, in the same order)")
@@ -44,7 +49,7 @@ def build_constraints(space: SearchSpace, latency: Sequence[str] = (), devices: 
         devices = [DEFAULT_DEVICE] * len(latency) if len(latency) == 1 else []
     if len(latency) != len(devices):
         raise ConfigError(f"{len(latency)} --latency budget(s) for {len(devices)} --device(s): give them in pairs")
-    out = [latency_constraint(d, parse_latency(t), space) for d, t in zip(devices, latency)]
+    out = [latency_constraint(d, parse_latency(t), space, (luts or {}).get(d)) for d, t in zip(devices, latency)]
     if params is not None:
         out.append(Constraint("params", parse_count(params), make_cost("params", space), "params"))
     if macs is not None:
@@ -52,13 +57,13 @@ def build_constraints(space: SearchSpace, latency: Sequence[str] = (), devices: 
     return out
 
 
-def latency_constraint(device: str, budget_ms: float, space: SearchSpace) -> Constraint:
-    """Latency on a device profile (name or YAML), costed by that device's LUT at the space's geometry."""
+def latency_constraint(device: str, budget_ms: float, space: SearchSpace, lut_path: Optional[Path] = None) -> Constraint:
+    """Latency on a device profile (name or YAML), costed by its LUT at the space's geometry (`lut_path`, else found)."""
     from dcnas_deploy.lut.table import find_lut, safe_name
     from dcnas_deploy.runtimes.devices import load_device
 
     profile = load_device(device)
-    lut = find_lut(safe_name(profile.name), space)
+    lut = find_lut(str(lut_path) if lut_path is not None else safe_name(profile.name), space)
     # measure the way the LUT was measured: the same fixed thread count
     profile = profile.with_threads(int(lut.device.get("threads", profile.threads)))
     return Constraint(f"latency:{profile.name}", budget_ms, lut.cost_tables(space), "ms", profile, lut)

@@ -5,7 +5,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import numpy as np
 
@@ -29,6 +29,27 @@ class SupernetInputs:
         if self.predictor is None:
             return None
         return lambda genomes: self.predictor.score(genomes, tau)
+
+    def scorer_for(self, constraints: Sequence[Any]) -> Optional[Callable[[np.ndarray], np.ndarray]]:
+        """Predictor scores at the τ that `predictor_tau` picks for these search constraints (None without one)."""
+        tau = predictor_tau(self.predictor, constraints)
+        return None if tau is None else self.scorer(tau)
+
+
+def predictor_tau(predictor: Any, constraints: Sequence[Any]) -> Optional[float]:
+    """τ for the predictor: the search's budget on the very cost its supernet was trained under, else its loosest τ.
+
+    The cost must match exactly (`latency:cpu-tflite` is not `latency:cpu`: another device's milliseconds mean
+    nothing to it); without such a budget the predictor ranks at tau_hi, the loosest constraint it was trained
+    on. None when there is no predictor. `search` and the demo both use this rule.
+    """
+    if predictor is None:
+        return None
+    trained = str(predictor.meta.get("constraint") or "")
+    for c in constraints:
+        if c.name == trained:
+            return float(c.budget)
+    return float(predictor.tau_hi)
 
 
 def load_supernet_inputs(run_dir: Path | str) -> SupernetInputs:

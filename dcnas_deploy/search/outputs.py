@@ -10,7 +10,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from dcnas_deploy.fileio import atomic_write, atomic_write_text
+from dcnas_deploy.figures import new_figure, save_png
+from dcnas_deploy.fileio import atomic_write_text
 from dcnas_deploy.search.constraints import Constraint, Feasibility
 from dcnas_deploy.search.evolution import SearchLog
 
@@ -69,9 +70,9 @@ def write_evaluated(log: SearchLog, feas: Feasibility, path: Path) -> Path:
 def write_curve(log: SearchLog, csv_path: Path, png_path: Path, title: str) -> None:
     """Best and top-k fitness per iteration."""
     _csv(log.curve, csv_path)
-    plt = _pyplot()
     it = [r["iteration"] for r in log.curve]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = new_figure((6, 4))
+    ax = fig.subplots()
     ax.plot(it, [r["best"] for r in log.curve], "o-", label="best")
     ax.plot(it, [r["topk_mean"] for r in log.curve], "s--", label="top-k mean")
     ax.fill_between(it, [r["best"] for r in log.curve], [r["topk_worst"] for r in log.curve], alpha=0.2,
@@ -81,20 +82,20 @@ def write_curve(log: SearchLog, csv_path: Path, png_path: Path, title: str) -> N
     ax.set_title(title, fontsize=9)
     ax.legend()
     fig.tight_layout()
-    _save(fig, png_path)
+    save_png(fig, png_path, dpi=110)
 
 
 def write_pareto(log: SearchLog, feas: Feasibility, axis: Constraint, chosen: Optional[str], path: Path,
                  measured: Optional[Dict[str, float]] = None) -> None:
     """Cost on `axis` vs validation RMSE of everything evaluated; the chosen one and the budget marked."""
-    plt = _pyplot()
     hexes = log.ranked()
     j = feas.constraints.index(axis)
     x = feas.costs(np.stack([log.genomes[h] for h in hexes]))[:, j]
     y = np.array([log.fitness[h] for h in hexes])
     scale = {"params": 1e-6, "MACs": 1e-9}.get(axis.unit, 1.0)
     unit = {"params": "M params", "MACs": "GMACs"}.get(axis.unit, "ms (LUT)")
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig = new_figure((6, 4.5))
+    ax = fig.subplots()
     ax.scatter(x * scale, y, s=10, alpha=0.5, label="evaluated")
     order = np.argsort(x)
     front = order[np.minimum.accumulate(y[order]) == y[order]]
@@ -111,19 +112,6 @@ def write_pareto(log: SearchLog, feas: Feasibility, axis: Constraint, chosen: Op
     ax.set_ylabel("validation RMSE (inherited weights, normalised)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path, dpi=110)
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> None:
-    plt = _pyplot()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    plt.close(fig)

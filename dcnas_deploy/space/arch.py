@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -14,7 +13,6 @@ from dcnas_deploy.space.genes import (BLOCK_NAMES, BRANCHES, FUSIONS, LEVELS, N_
                                       N_GENES, N_BLOCK_GENES, SLOTS, block_gene, fusion_gene, stage_order)
 
 FORMAT = "dcnas-arch/1"
-_BLOCK_RE = re.compile(r"^k(\d+)e(\d+)$")
 
 
 class Arch:

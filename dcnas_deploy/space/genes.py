@@ -8,7 +8,6 @@ EXPANDS: Tuple[int, ...] = (2, 3, 4, 5, 6)
 LEVELS = 4
 SLOTS = 4
 FUSIONS: Tuple[str, ...] = ("sum", "concat_pw", "attention", "target", "guide", "none")
-SKIP = 0
 
 # Block choice index: 0 = skip, then (k, e) kernel-major: 1 + ki * len(EXPANDS) + ei.
 BLOCKS: Tuple[Tuple[int, int], ...] = ((0, 0),) + tuple((k, e) for k in KERNELS for e in EXPANDS)

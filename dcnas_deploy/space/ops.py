@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-OP_KINDS = ("lr_up", "stem", "mbconv", "down", "up", "fuse_sum", "fuse_concat_pw", "fuse_attention", "add", "head")
-
 
 @dataclass(frozen=True)
 class Op:
     """One op instance. h×w is the op's input resolution; c_in/c_out are channels."""
 
     kind: str
+    """lr_up, stem, mbconv, down, up, fuse_sum, fuse_concat_pw, fuse_attention, add or head."""
     c_in: int
     c_out: int
     h: int

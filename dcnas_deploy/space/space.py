@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
@@ -20,6 +20,20 @@ _USES_T = np.array([USES_TARGET[f] for f in FUSIONS])
 _USES_G = np.array([USES_GUIDE[f] for f in FUSIONS])
 _NONE = FUSIONS.index("none")
 _FUSE_KIND = {"sum": "fuse_sum", "concat_pw": "fuse_concat_pw", "attention": "fuse_attention"}
+
+def parse_hw(text: str) -> Tuple[int, int]:
+    """'256x256' / '480x640' / '256' → (H, W); ConfigError for anything else."""
+    parts = str(text).lower().replace("×", "x").split("x")
+    try:
+        vals = [int(p) for p in parts]
+    except ValueError:
+        raise ConfigError(f"size '{text}' is not HxW like 256x256") from None
+    if len(vals) == 1:
+        vals = vals * 2
+    if len(vals) != 2 or min(vals) <= 0:
+        raise ConfigError(f"size '{text}' is not HxW like 256x256")
+    return vals[0], vals[1]
+
 
 def _rng(seed: Seed) -> np.random.Generator:
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)

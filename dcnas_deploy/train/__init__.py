@@ -8,5 +8,5 @@ Public entry points (import from the submodules):
 - ``retrain.train_arch(arch, preset, out, init="scratch"|"supernet", supernet=None, resume=False)``
 - ``sampling.ConstraintSampler`` (τ by transformation sampling, bounded acceptance-rejection)
 
-Run under torchrun with ``torchrun --nproc_per_node 2 -m dcnas_deploy.train --profile demo --out runs/x``.
+Run under torchrun with ``torchrun --nproc_per_node 2 -m dcnas_deploy train-supernet --preset demo --out runs/x``.
 """

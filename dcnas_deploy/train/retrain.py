@@ -85,7 +85,7 @@ def check_inputs(arch: Arch, preset: Preset, init: str, supernet: Optional[Path 
     found_in = arch.meta.get("space")
     if isinstance(found_in, dict) and found_in != space:
         raise ConfigError(f"the architecture was searched in space {found_in} but preset {preset.name!r} has {space}; "
-                          f"pass the preset it was searched with (--profile) or --init supernet --supernet RUN")
+                          f"pass the preset it was searched with (--preset) or --init supernet --supernet RUN")
     if init == "supernet":
         if supernet is None:
             raise ConfigError("--init supernet needs --supernet RUN_DIR (a supernet training run)")
@@ -96,7 +96,7 @@ def check_inputs(arch: Arch, preset: Preset, init: str, supernet: Optional[Path 
         theirs = run.read_preset().make_space().to_dict()
         if theirs != space:
             raise ConfigError(f"supernet {run.path} has space {theirs} but preset {preset.name!r} has {space}; "
-                              f"use the supernet run's preset (omit --profile)")
+                              f"use the supernet run's preset (omit --preset)")
 
 
 def _run(arch_genes, preset: Preset, out, resume: bool, init: str, supernet, progress: bool,

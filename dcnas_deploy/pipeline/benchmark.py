@@ -1,4 +1,4 @@
-"""End-to-end benchmark of one input (a model file, later an architecture) on one device profile.
+"""End-to-end benchmark of one input (a model file, a checkpoint, an architecture) on one device profile.
 
 What `benchmark` accepts is a registry of input kinds: each turns its input into a model file the
 profile's runtime loads. Adding an input kind (e.g. ARCH.yaml: build, convert, then time) is one
@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from dcnas_deploy.errors import ConfigError, DcnasError, DeviceError
 from dcnas_deploy.runtimes.devices import DeviceProfile
-from dcnas_deploy.runtimes.files import RUNTIME_SUFFIXES
+from dcnas_deploy.runtimes.table import RUNTIMES, model_suffixes, runtimes_loading
 from dcnas_deploy.runtimes.protocol import Protocol, Timing
 
 
@@ -31,14 +31,14 @@ class InputKind:
     """(input, options) -> (torch module, example inputs), timed with runtimes.modules.measure_modules."""
 
 
-_ALL_SUFFIXES = sorted({s for suffixes in RUNTIME_SUFFIXES.values() for s in suffixes})
+_ALL_SUFFIXES = model_suffixes()
 
 
 def _prepare_model_file(path: Path, profile: DeviceProfile, workdir: Path) -> Path:
-    """A model file is timed as is, if the profile's runtime loads its format."""
-    loads = RUNTIME_SUFFIXES[profile.runtime]
+    """A model file is timed as is, if the profile's runtime loads its format (runtimes.table)."""
+    loads = RUNTIMES[profile.runtime].loads
     if path.suffix not in loads:
-        runtimes = sorted(r for r, s in RUNTIME_SUFFIXES.items() if path.suffix in s)
+        runtimes = runtimes_loading(path.suffix)
         raise ConfigError(f"device {profile.name} runs {profile.runtime}, which loads {list(loads)} files; "
                           f"{path.name} is for {runtimes} (pick a device with that runtime, see `dcnas-deploy devices`)")
     return path
