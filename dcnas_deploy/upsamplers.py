@@ -5,6 +5,7 @@ Contract (every upsampler, classical or learned)::
     up = create_upsampler("guided-filter", scale=8)       # or "model.onnx", "jbu:sigma_range=0.05"
     sr = up(lr, guide)   # lr: h×w float32 in dataset units (NaN/0 = hole); guide: (s·h)×(s·w)×3 in [0,1]
                          # sr: (s·h)×(s·w) float32 in the same units as lr
+    sr = up(lr, guide, zero_is_hole=False)   # thermal/saliency: 0 is a value, only NaN/inf are holes
 
 Holes in `lr` are filled with the nearest valid LR pixel (dcnas_deploy.data.holes.fill_holes) before
 any method runs; `BaseUpsampler` does this, so subclasses see hole-free input.
@@ -61,11 +62,12 @@ class BaseUpsampler:
             raise ConfigError(f"scale must be a positive integer, got {scale}")
         self.scale = int(scale)
 
-    def __call__(self, lr: np.ndarray, guide: np.ndarray, **kw) -> np.ndarray:
+    def __call__(self, lr: np.ndarray, guide: np.ndarray, zero_is_hole: bool = True, **kw) -> np.ndarray:
         from dcnas_deploy.data.holes import fill_holes
 
         check_pair(lr, guide, self.scale)
-        out = self.upsample(fill_holes(lr), np.asarray(guide, dtype=np.float32), **kw)
+        out = self.upsample(fill_holes(lr, "LR target", zero_is_hole), np.asarray(guide, dtype=np.float32),
+                            zero_is_hole=zero_is_hole, **kw)
         return np.asarray(out, dtype=np.float32)
 
     def upsample(self, lr: np.ndarray, guide: np.ndarray, **kw) -> np.ndarray:
@@ -97,10 +99,11 @@ class NormalizedUpsampler(BaseUpsampler):
         self.name, self._fn, self.mode = name, fn, mode
         self.needs_gt = mode == "gt"
 
-    def upsample(self, lr: np.ndarray, guide: np.ndarray, hr: Optional[np.ndarray] = None) -> np.ndarray:
+    def upsample(self, lr: np.ndarray, guide: np.ndarray, hr: Optional[np.ndarray] = None,
+                 zero_is_hole: bool = True) -> np.ndarray:
         from dcnas_deploy.data.normalize import norm_stats
 
-        mm = norm_stats(self.mode, lr, hr)
+        mm = norm_stats(self.mode, lr, hr, zero_is_hole)
         return mm.invert(self._fn(mm.apply(lr), guide))
 
 

@@ -32,25 +32,29 @@ def _box_fraction(mask: np.ndarray, size_hw: Tuple[int, int]) -> np.ndarray:
     return np.asarray(img.resize((size_hw[1], size_hw[0]), Image.BOX), dtype=np.float32)
 
 
-def resize_depth(depth: np.ndarray, size_hw: Tuple[int, int]) -> np.ndarray:
-    """PIL-bicubic resize of depth to `size_hw`, keeping holes as holes (0) instead of smearing them."""
-    holes = invalid_mask(depth)
+def resize_depth(depth: np.ndarray, size_hw: Tuple[int, int], zero_is_hole: bool = True) -> np.ndarray:
+    """PIL-bicubic resize of a target to `size_hw`, keeping holes as holes instead of smearing them.
+
+    Holes come back as 0 for depth and as NaN for tasks where 0 is a value.
+    """
+    holes = invalid_mask(depth, zero_is_hole)
     if not holes.any():
         return pil_bicubic(depth, size_hw)
-    out = pil_bicubic(fill_holes(depth, "depth"), size_hw)
-    out[_box_fraction(holes, size_hw) > 0.5] = 0
+    out = pil_bicubic(fill_holes(depth, "target", zero_is_hole), size_hw)
+    out[_box_fraction(holes, size_hw) > 0.5] = 0 if zero_is_hole else np.nan
     return out
 
 
-def add_noise(lr: np.ndarray, hr: np.ndarray, noise_level: float, rng: np.random.Generator) -> np.ndarray:
+def add_noise(lr: np.ndarray, hr: np.ndarray, noise_level: float, rng: np.random.Generator,
+              zero_is_hole: bool = True) -> np.ndarray:
     """Add the paper's Gaussian noise to `lr` (σ = √level/255 of the GT range), clipped to the GT range."""
     if noise_level < 0:
         raise ConfigError(f"noise level must be ≥ 0, got {noise_level}")
     if noise_level == 0:
         return lr
-    mm = minmax_of(hr, "ground-truth depth")
+    mm = minmax_of(hr, "ground truth", zero_is_hole)
     sigma = math.sqrt(noise_level) / 255.0 * (mm.hi - mm.lo)
-    holes = invalid_mask(lr)
+    holes = invalid_mask(lr, zero_is_hole)
     noisy = np.clip(lr + rng.normal(0.0, sigma, lr.shape).astype(np.float32), mm.lo, mm.hi).astype(np.float32)
     noisy[holes] = lr[holes]
     return noisy
@@ -85,8 +89,9 @@ def make_triple(sample: Sample, scale: int, *, noise_level: float = 0.0, use_rea
         lr, guide = real_lr_inputs(np.asarray(sample.depth_lr, dtype=np.float32), guide, scale, hr.shape,
                                    real_lr_mode)
     else:
-        lr = resize_depth(hr, (h, w))
+        lr = resize_depth(hr, (h, w), sample.zero_is_hole)
     if noise_level:
-        lr = add_noise(lr, hr, noise_level, rng if rng is not None else _rng_for(sample.name, seed))
+        lr = add_noise(lr, hr, noise_level, rng if rng is not None else _rng_for(sample.name, seed),
+                       sample.zero_is_hole)
     return Triple(sample.name, np.ascontiguousarray(lr), np.ascontiguousarray(guide), np.ascontiguousarray(hr),
-                  scale, real)
+                  scale, real, sample.zero_is_hole)

@@ -45,11 +45,19 @@ class EvaluationResult:
     real_lr_mode: str = ""
     """How real LR captures were used ('resize-first' or 'direct', see data.real_lr); '' when none were."""
 
+    task: str = "depth"
+    """The task the dataset belongs to (dcnas_deploy.tasks): which metrics matter and which way."""
+
+    @property
+    def metric_names(self) -> List[str]:
+        """The metrics scored (METRICS, then the task's own, e.g. 'fmax' for saliency)."""
+        return list(self.images[0].metrics) if self.images else list(METRICS)
+
     def mean(self) -> Dict[str, float]:
         """Mean of each metric over the images (the number papers report)."""
         if not self.images:
             return {m: math.nan for m in METRICS}
-        return {m: sum(r.metrics[m] for r in self.images) / len(self.images) for m in METRICS}
+        return {m: sum(r.metrics[m] for r in self.images) / len(self.images) for m in self.metric_names}
 
     def to_dict(self) -> Dict[str, Any]:
         """JSON-safe dict (non-finite numbers become null)."""
@@ -58,7 +66,7 @@ class EvaluationResult:
 
         return {"model": self.model, "dataset": self.dataset, "split": self.split, "scale": self.scale,
                 "protocol": self.protocol.to_dict(), "noise_level": self.noise_level, "real_lr": self.real_lr,
-                "real_lr_mode": self.real_lr_mode, "count": len(self.images), "mean": clean(self.mean()), "elapsed_s": round(self.elapsed_s, 3),
+                "real_lr_mode": self.real_lr_mode, "task": self.task, "count": len(self.images), "mean": clean(self.mean()), "elapsed_s": round(self.elapsed_s, 3),
                 "images": [{"name": r.name, **clean(r.metrics)} for r in self.images]}
 
     @classmethod
@@ -69,8 +77,8 @@ class EvaluationResult:
 
         return cls(d["model"], d["dataset"], d["split"], int(d["scale"]), EvalProtocol(**d["protocol"]),
                    float(d.get("noise_level", 0.0)), bool(d.get("real_lr", False)),
-                   [ImageResult(i["name"], {m: num(i.get(m)) for m in METRICS}) for i in d["images"]],
-                   float(d.get("elapsed_s", 0.0)), str(d.get("real_lr_mode", "")))
+                   [ImageResult(i["name"], {m: num(v) for m, v in i.items() if m != "name"}) for i in d["images"]],
+                   float(d.get("elapsed_s", 0.0)), str(d.get("real_lr_mode", "")), str(d.get("task", "depth")))
 
     def csv_rows(self) -> List[Dict[str, Any]]:
         """One row per image plus a 'mean' row."""
@@ -89,7 +97,8 @@ def save_results(results: List[EvaluationResult], json_path: os.PathLike | str) 
     csv_path = json_path.with_suffix(".csv")
     text = json.dumps({"results": [r.to_dict() for r in results]}, indent=2)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["model", "dataset", "split", "scale", "unit", "image", *METRICS])
+    names = list(dict.fromkeys(m for r in results for m in r.metric_names)) or list(METRICS)
+    writer = csv.DictWriter(buf, fieldnames=["model", "dataset", "split", "scale", "unit", "image", *names])
     writer.writeheader()
     for r in results:
         for row in r.csv_rows():
@@ -122,18 +131,24 @@ def evaluate(upsampler: Callable, dataset: Dataset, scale: int, *, noise_level: 
     real_lr = use_real_lr and dataset.has_real_lr
     check_real_lr(real_lr, int(scale), real_lr_mode, real_lr_any_scale)
     name = model_name or getattr(upsampler, "name", type(upsampler).__name__)
+    from dcnas_deploy.tasks import get_task
+
+    task = get_task(getattr(dataset, "task", "depth"))
     result = EvaluationResult(name, dataset_name or dataset.name, dataset.split, int(scale), dataset.protocol,
-                              float(noise_level), real_lr_mode=real_lr_mode if real_lr else "")
+                              float(noise_level), real_lr_mode=real_lr_mode if real_lr else "", task=task.name)
     start = time.perf_counter()
     needs_gt = bool(getattr(upsampler, "needs_gt", False))
     for sample in dataset:
         triple = make_triple(sample, scale, noise_level=noise_level, use_real_lr=use_real_lr,
                              real_lr_mode=real_lr_mode)
         result.real_lr = result.real_lr or triple.real_lr
-        sr = upsampler(triple.lr, triple.guide, hr=triple.hr) if needs_gt else upsampler(triple.lr, triple.guide)
+        kw: Dict[str, Any] = {"hr": triple.hr} if needs_gt else {}
+        if not triple.zero_is_hole:  # only said when it differs, so depth upsamplers need not know the keyword
+            kw["zero_is_hole"] = False
+        sr = upsampler(triple.lr, triple.guide, **kw)
         if sr.shape != triple.hr.shape:  # 'direct' real LR: the output is on the capture's grid
             sr = pil_bicubic(sr, triple.hr.shape)
-        image = ImageResult(sample.name, compute_metrics(sr, triple.hr, dataset.protocol))
+        image = ImageResult(sample.name, compute_metrics(sr, triple.hr, dataset.protocol, task.metrics))
         result.images.append(image)
         if save_images is not None:
             from dcnas_deploy.data.visualize import save_comparison

@@ -1,11 +1,15 @@
-"""Per-image depth metrics under a scoring protocol: RMSE, MAE, PSNR, SSIM.
+"""Per-image metrics under a scoring protocol: RMSE, MAE, PSNR, SSIM, and max F-measure for saliency.
 
 Every metric crops `protocol.border` pixels from each side, converts to reported units with
-`protocol.factor`, and ignores pixels whose ground truth is a hole (NaN/inf/0). Datasets report the
+`protocol.factor`, and ignores pixels whose ground truth is a hole (NaN/inf, and 0 when the protocol's
+`zero_is_hole`, i.e. depth). Datasets report the
 mean of the per-image values (not a pooled RMSE), as the published tables do.
 PSNR/SSIM use `protocol.peak` as the data range, or the image's valid GT max−min when it is None.
 SSIM is Wang et al. 2004 (Gaussian window σ=1.5, 11×11, K1=0.01, K2=0.03), averaged over valid pixels
 at least 5 px from the (cropped) edge.
+Max F-measure (saliency, Achanta et al. 2009 / the DUT-OMRON protocol): the ground truth is binarised at
+half its peak, the prediction at each of 256 thresholds over [0, peak]; F_β = (1+β²)·P·R / (β²·P + R)
+with β² = 0.3, and the maximum over thresholds is reported.
 """
 from __future__ import annotations
 
@@ -19,6 +23,9 @@ from dcnas_deploy.data.protocols import EvalProtocol
 from dcnas_deploy.errors import DcnasError
 
 METRICS = ("rmse", "mae", "psnr", "ssim")
+"""The metrics every task reports; tasks add theirs (TASK_METRICS)."""
+TASK_METRICS = ("fmax",)
+BETA2 = 0.3
 
 
 def _scored(pred: np.ndarray, gt: np.ndarray, protocol: EvalProtocol) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -31,9 +38,10 @@ def _scored(pred: np.ndarray, gt: np.ndarray, protocol: EvalProtocol) -> Tuple[n
         if min(gt.shape) <= 2 * b:
             raise DcnasError(f"image {gt.shape} is too small for the {protocol.name} {b}-px border crop")
         pred, gt = pred[b:-b, b:-b], gt[b:-b, b:-b]
-    valid = ~invalid_mask(gt)
+    valid = ~invalid_mask(gt, protocol.zero_is_hole)
     if not valid.any():
-        raise DcnasError("ground truth has no valid pixels (all 0/NaN) inside the scored area")
+        raise DcnasError(f"ground truth has no valid pixels (all {'0/' if protocol.zero_is_hole else ''}NaN) "
+                         "inside the scored area")
     bad = valid & ~np.isfinite(pred)
     if bad.any():
         raise DcnasError(f"prediction has {int(bad.sum())} NaN/inf pixels where the ground truth is valid")
@@ -74,7 +82,7 @@ def ssim(pred: np.ndarray, gt: np.ndarray, protocol: EvalProtocol) -> float:
     p, g, v = _scored(pred, gt, protocol)
     peak = _peak(g, v, protocol)
     if not v.all():  # holes would create fake structure: give them the nearest valid values first
-        g = fill_holes(np.where(v, g, np.nan), "ground truth").astype(np.float64)
+        g = fill_holes(np.where(v, g, np.nan), "ground truth", False).astype(np.float64)
         p = np.where(v, p, g)
 
     def blur(x: np.ndarray) -> np.ndarray:
@@ -92,7 +100,32 @@ def ssim(pred: np.ndarray, gt: np.ndarray, protocol: EvalProtocol) -> float:
     return float(smap[v].mean()) if v.any() else float(smap.mean())
 
 
-def compute_metrics(pred: np.ndarray, gt: np.ndarray, protocol: EvalProtocol) -> Dict[str, float]:
-    """All of METRICS for one image."""
-    return {"rmse": rmse(pred, gt, protocol), "mae": mae(pred, gt, protocol), "psnr": psnr(pred, gt, protocol),
-            "ssim": ssim(pred, gt, protocol)}
+def fmax(pred: np.ndarray, gt: np.ndarray, protocol: EvalProtocol, beta2: float = BETA2) -> float:
+    """Max F-measure over 256 prediction thresholds, ground truth binarised at half the peak (saliency)."""
+    p, g, v = _scored(pred, gt, protocol)
+    peak = _peak(g, v, protocol)
+    truth = g[v] >= 0.5 * peak
+    if not truth.any():
+        raise DcnasError("saliency ground truth has no salient pixel (nothing ≥ half the peak): F-measure undefined")
+    level = np.clip(np.floor(np.clip(p[v], 0.0, peak) / peak * 255.0), 0, 255).astype(np.int64)
+    # pixels predicted salient at threshold t are those with level ≥ t: reverse cumulative histograms
+    pos = np.cumsum(np.bincount(level[truth], minlength=256)[::-1])[::-1].astype(np.float64)
+    allp = np.cumsum(np.bincount(level, minlength=256)[::-1])[::-1].astype(np.float64)
+    precision = np.divide(pos, allp, out=np.zeros_like(pos), where=allp > 0)
+    recall = pos / float(truth.sum())
+    denom = beta2 * precision + recall
+    f = np.divide((1 + beta2) * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
+    return float(f.max())
+
+
+_FUNCTIONS = {"rmse": rmse, "mae": mae, "psnr": psnr, "ssim": ssim, "fmax": fmax}
+
+
+def compute_metrics(pred: np.ndarray, gt: np.ndarray, protocol: EvalProtocol,
+                    extra: Tuple[str, ...] = ()) -> Dict[str, float]:
+    """All of METRICS for one image, plus the task metrics named in `extra` (e.g. ('fmax',))."""
+    unknown = [m for m in extra if m not in _FUNCTIONS]
+    if unknown:
+        raise DcnasError(f"unknown metric(s) {unknown}; known: {sorted(_FUNCTIONS)}")
+    names = list(METRICS) + [m for m in extra if m not in METRICS]
+    return {m: _FUNCTIONS[m](pred, gt, protocol) for m in names}

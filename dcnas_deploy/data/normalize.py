@@ -39,21 +39,21 @@ class MinMax:
         return (np.asarray(y, dtype=np.float32) * np.float32(self.span) + np.float32(self.lo)).astype(np.float32)
 
 
-def minmax_of(depth: np.ndarray, what: str = "depth") -> MinMax:
-    """Min and max over the valid (non-hole) pixels of `depth`."""
+def minmax_of(depth: np.ndarray, what: str = "depth", zero_is_hole: bool = True) -> MinMax:
+    """Min and max over the valid (non-hole) pixels of `depth` (zeros are holes when `zero_is_hole`)."""
     d = np.asarray(depth, dtype=np.float32)
-    valid = d[~invalid_mask(d)]
+    valid = d[~invalid_mask(d, zero_is_hole)]
     if valid.size == 0:
-        raise DcnasError(f"{what} has no valid pixels (all 0/NaN): cannot normalise it")
+        raise DcnasError(f"{what} has no valid pixels (all {'0/' if zero_is_hole else ''}NaN): cannot normalise it")
     return MinMax(float(valid.min()), float(valid.max()))
 
 
-def norm_stats(mode: str, lr: np.ndarray, hr: Optional[np.ndarray] = None) -> MinMax:
+def norm_stats(mode: str, lr: np.ndarray, hr: Optional[np.ndarray] = None, zero_is_hole: bool = True) -> MinMax:
     """The MinMax for normalisation `mode` ('gt' needs the HR ground truth, 'lr' only the input)."""
     if mode == "lr":
-        return minmax_of(lr, "LR depth")
+        return minmax_of(lr, "LR target", zero_is_hole)
     if mode == "gt":
         if hr is None:
             raise ConfigError("normalisation mode 'gt' needs the ground truth; use 'lr' for inference")
-        return minmax_of(hr, "ground-truth depth")
+        return minmax_of(hr, "ground truth", zero_is_hole)
     raise ConfigError(f"unknown normalisation mode {mode!r}; known: {list(NORM_MODES)}")

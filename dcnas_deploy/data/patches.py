@@ -50,11 +50,11 @@ def random_patch(sample: Sample, patch_size: int, scale: int, rng: np.random.Gen
         lr = full.lr[y // scale:y // scale + p, x // scale:x // scale + p]
         if augment:
             lr, guide, hr = _augment([lr, guide, hr], rng)
-        return Triple(sample.name, lr, guide, hr, scale, True)
+        return Triple(sample.name, lr, guide, hr, scale, True, sample.zero_is_hole)
     y, x = int(rng.integers(0, H - patch_size + 1)), int(rng.integers(0, W - patch_size + 1))
     hr = sample.depth_hr[y:y + patch_size, x:x + patch_size]
     guide = sample.guide[y:y + patch_size, x:x + patch_size]
     if augment:
         hr, guide = _augment([hr, guide], rng)
-    crop = Sample(sample.name, guide, hr, None, sample.units)
+    crop = Sample(sample.name, guide, hr, None, sample.units, sample.zero_is_hole)
     return make_triple(crop, scale, noise_level=noise_level, use_real_lr=False, rng=rng)

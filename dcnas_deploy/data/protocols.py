@@ -25,6 +25,8 @@ class EvalProtocol:
     peak: Optional[float]
     """PSNR/SSIM data range in reported units; None = the image's valid ground-truth max−min."""
     description: str = ""
+    zero_is_hole: bool = True
+    """Whether ground-truth zeros are holes (depth) or values (thermal, saliency)."""
 
     def to_dict(self) -> dict:
         """Plain dict (JSON-safe)."""
@@ -46,6 +48,11 @@ register_protocol(EvalProtocol("middlebury", 0, 1.0, "0-255", 255.0,
                                "Middlebury/Lu: 8-bit depth, no crop, RMSE in 0–255 units"))
 register_protocol(EvalProtocol("metres", 0, 100.0, "cm", None, "depth in metres, no crop, RMSE in cm (synthetic)"))
 register_protocol(EvalProtocol("raw", 0, 1.0, "units", None, "depth in the files' own units, no crop"))
+register_protocol(EvalProtocol("thermal", 0, 1.0, "0-255", 255.0,
+                               "8-bit thermal images (PBVS layout), no crop, PSNR/SSIM on 0–255", zero_is_hole=False))
+register_protocol(EvalProtocol("saliency", 0, 1.0, "0-1", 1.0,
+                               "saliency maps in [0, 1], no crop; max F-measure (β² = 0.3) and MAE",
+                               zero_is_hole=False))
 
 
 def get_protocol(name: str) -> EvalProtocol:

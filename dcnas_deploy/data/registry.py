@@ -27,6 +27,8 @@ class Dataset:
     name: str = "dataset"
     protocol: EvalProtocol
     split: str = "test"
+    task: str = "depth"
+    """The task its targets belong to (dcnas_deploy.tasks): decides holes, metrics and the bands."""
     notes: Sequence[str] = ()
     """Things a user should know about this copy of the data (e.g. fewer images than its published protocol)."""
 
@@ -67,6 +69,7 @@ class Subset(Dataset):
     def __init__(self, base: Dataset, indices: Sequence[int]):
         self.base, self.indices = base, list(indices)
         self.name, self.protocol, self.split, self.notes = base.name, base.protocol, base.split, base.notes
+        self.task = base.task
 
     def __len__(self) -> int:
         return len(self.indices)

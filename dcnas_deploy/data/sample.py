@@ -9,7 +9,7 @@ import numpy as np
 
 @dataclass
 class Sample:
-    """One RGB-D pair as stored: guide H×W×3 in [0,1], HR depth H×W in dataset units (NaN/0 = hole)."""
+    """One guide/target pair as stored: guide H×W×3 in [0,1], HR target H×W in dataset units (NaN, and 0 for depth = hole)."""
 
     name: str
     guide: np.ndarray
@@ -17,7 +17,9 @@ class Sample:
     depth_lr: Optional[np.ndarray] = None
     """A real low-resolution capture (e.g. RGB-D-D's phone ToF), or None when LR is synthesised."""
     units: str = ""
-    """Depth units as a word: 'm', 'mm', '0-255', or '' when unknown."""
+    """Target units as a word: 'm', 'mm', '0-255', or '' when unknown."""
+    zero_is_hole: bool = True
+    """The task's hole policy: True for depth (0 = no measurement), False when 0 is a value."""
 
     @property
     def shape(self) -> tuple:
@@ -36,3 +38,5 @@ class Triple:
     scale: int
     real_lr: bool = False
     """True when `lr` is a real capture rather than bicubic-downsampled ground truth."""
+    zero_is_hole: bool = True
+    """The task's hole policy (see Sample)."""

@@ -132,7 +132,7 @@ class ExportedFileUpsampler(BaseUpsampler):
         from dcnas_deploy.export.pipeline import feeds_for
         from dcnas_deploy.export.samples import graph_output_to_image
 
-        mm = norm_stats("lr", lr) if self.norm == "none" else None
+        mm = norm_stats("lr", lr, zero_is_hole=False) if self.norm == "none" else None  # lr is hole-filled already
         x = mm.apply(lr) if mm is not None else lr
         if self.layout == "NHWC":
             a, b = x[None, :, :, None], guide[None]

@@ -42,7 +42,7 @@ class CachedDataset(Dataset):
 
     def __init__(self, base: Dataset, capacity: int):
         self.base, self.capacity = base, int(capacity)
-        self.name, self.protocol, self.split = base.name, base.protocol, base.split
+        self.name, self.protocol, self.split, self.task = base.name, base.protocol, base.split, base.task
         self._cache: "OrderedDict[int, Sample]" = OrderedDict()
 
     def __len__(self) -> int:
@@ -78,9 +78,9 @@ def normalise_triples(triples: Sequence[Triple], mode: str) -> Batch:
 
     lrs, guides, hrs, masks = [], [], [], []
     for t in triples:
-        lr = fill_holes(t.lr, f"LR of {t.name}")
-        mm = norm_stats(mode, lr, t.hr)
-        valid = ~invalid_mask(t.hr)
+        lr = fill_holes(t.lr, f"LR of {t.name}", t.zero_is_hole)
+        mm = norm_stats(mode, lr, t.hr, t.zero_is_hole)
+        valid = ~invalid_mask(t.hr, t.zero_is_hole)
         lrs.append(mm.apply(lr))
         hrs.append(np.where(valid, mm.apply(np.nan_to_num(t.hr)), 0.0).astype(np.float32))
         masks.append(valid)
