@@ -147,6 +147,8 @@ class Preset:
 
     name: str = "custom"
     description: str = ""
+    task: str = "depth"
+    """The GISR task (dcnas_deploy.tasks): decides the bands, holes, metrics and default data."""
     space: SpaceSection = field(default_factory=SpaceSection)
     data: DataSection = field(default_factory=DataSection)
     training: TrainingSection = field(default_factory=TrainingSection)
@@ -164,7 +166,7 @@ class Preset:
             raise ConfigError(f"{source}: a preset is a mapping with sections {sorted(SECTIONS)}, "
                               f"got {type(d).__name__}")
         errors: List[str] = []
-        known = {"name", "description", *SECTIONS}
+        known = {"name", "description", "task", *SECTIONS}
         for key in d:
             if key not in known:
                 errors.append(f"{key}: unknown key (expected one of {sorted(known)})")
@@ -175,8 +177,8 @@ class Preset:
                 errors.append(f"{name}: expected a mapping, got {type(raw).__name__}")
                 raw = {}
             sections[name] = _build_section(cls_, raw, name, errors)
-        preset = cls(name=str(d.get("name", "custom")), description=str(d.get("description", "")), **sections,
-                     source=source)
+        preset = cls(name=str(d.get("name", "custom")), description=str(d.get("description", "")),
+                     task=str(d.get("task", "depth")), **sections, source=source)
         if not errors:
             preset._cross_checks(errors)
         if errors:
@@ -186,8 +188,15 @@ class Preset:
     def _cross_checks(self, errors: List[str]) -> None:
         """Checks that involve more than one key."""
         from dcnas_deploy.space import SearchSpace
+        from dcnas_deploy.tasks import get_task
 
         sp = self.space
+        try:
+            task = get_task(self.task)
+            task.check_bands(sp.target_channels, sp.guide_channels, "space")
+        except ConfigError as exc:
+            errors.append(f"{'space' if 'band' in str(exc) else 'task'}: {exc}")
+            return
         if len(sp.hr_size) != 2 or any(not isinstance(v, int) or v <= 0 for v in sp.hr_size):
             errors.append(f"space.hr_size: expected [H, W] positive integers, got {sp.hr_size}")
             return
@@ -207,13 +216,20 @@ class Preset:
                 errors.append(f"data.{key}: {exc}")
         from dcnas_deploy.data.registry import check_spec
 
+        from dcnas_deploy.data.registry import task_of_spec
+
         for key in ("spec", "val_spec"):
             spec = getattr(self.data, key)
             if spec or key == "spec":
                 try:
                     check_spec(spec)
+                    data_task = task_of_spec(spec)
                 except ConfigError as exc:
                     errors.append(f"data.{key}: {exc}")
+                    continue
+                if data_task != task.name:
+                    errors.append(f"data.{key}: {spec!r} holds {data_task} data but the preset's task is "
+                                  f"{task.name!r} (use {task.procedural!r} or a {task.name} dataset)")
         tr = self.training
         if len(tr.betas) != 2 or not all(isinstance(b, float) and 0.0 <= b < 1.0 for b in tr.betas):
             errors.append(f"training.betas: expected [beta1, beta2] in [0, 1), got {tr.betas}")
@@ -238,7 +254,7 @@ class Preset:
     # ---- views -------------------------------------------------------------------------------
     def to_dict(self) -> Dict[str, Any]:
         """Plain dict (what the YAML holds)."""
-        out: Dict[str, Any] = {"name": self.name, "description": self.description}
+        out: Dict[str, Any] = {"name": self.name, "description": self.description, "task": self.task}
         for name in SECTIONS:
             sec = getattr(self, name)
             out[name] = {f.name: copy.deepcopy(getattr(sec, f.name)) for f in fields(sec)}
@@ -273,7 +289,7 @@ class Preset:
     def diff(self, other: "Preset", ignore: Tuple[str, ...] = ()) -> List[str]:
         """Key paths whose values differ ('training.lr: 0.0001 != 0.001'), skipping `ignore`."""
         a, b = self.to_dict(), other.to_dict()
-        out = []
+        out = [] if a["task"] == b["task"] or "task" in ignore else [f"task: {a['task']!r} != {b['task']!r}"]
         for name in SECTIONS:
             for key in a[name]:
                 path = f"{name}.{key}"

@@ -14,7 +14,7 @@ PACKAGE = REPO / "dcnas_deploy"
 
 LAYERS: List[set] = [
     {"__init__", "errors"},
-    {"fileio", "terminal"},
+    {"fileio", "terminal", "tasks"},
     {"figures"},
     {"datadirs", "space", "data"},
     {"model", "upsamplers", "predictor"},

@@ -10,11 +10,20 @@ from dcnas_deploy.cli.common import Number, console, user_errors
 
 MODEL_HELP = ("bicubic | guided-filter | jbu (parameters as name:key=value,...) or a model file "
               "(.pt/.onnx/.xml/.tflite once their loaders are installed)")
-DATA_HELP = ("synthetic[:n=24,size=256] | middlebury:PATH | lu:PATH | nyu:PATH | rgbdd:PATH | folder:PATH")
+DATA_HELP = ("synthetic[:n=24,size=256] | middlebury:PATH | lu:PATH | nyu:PATH | rgbdd:PATH | folder:PATH | "
+             "thermal-synthetic | thermal:PATH | saliency-synthetic | saliency:PATH")
+_HEADERS = {"rmse": "RMSE ({unit})", "mae": "MAE ({unit})", "psnr": "PSNR (dB)", "ssim": "SSIM", "fmax": "max F (β²=0.3)"}
 
 
 def _fmt(v: float) -> str:
     return "—" if v != v else ("inf" if v == float("inf") else f"{v:.4f}")
+
+
+def _metric_columns(task_name: str, scored: List[str]) -> List[str]:
+    """The task's metrics first (headline leading), then any other scored ones."""
+    from dcnas_deploy.tasks import get_task
+
+    return list(dict.fromkeys([m for m in get_task(task_name).metrics if m in scored] + scored))
 
 
 def _protocol(name: str) -> str:
@@ -49,7 +58,7 @@ def evaluate_cmd(
                                            help="Override the scoring protocol: nyu | rgbdd | middlebury | metres | raw."),
     limit: Optional[int] = typer.Option(None, "--limit", parser=Number(int, min=1), help="Score only the first N images."),
 ) -> None:
-    """Score upsamplers on a dataset with its published protocol (RMSE, MAE, PSNR, SSIM)."""
+    """Score upsamplers on a dataset with its protocol (RMSE, MAE, PSNR, SSIM; max F-measure for saliency)."""
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
@@ -84,24 +93,30 @@ def evaluate_cmd(
                                     save_images=img_dir, model_name=spec, dataset_name=data,
                                     on_image=lambda _r, t=task: progress.advance(t), real_lr_mode=real_lr,
                                     real_lr_any_scale=real_lr_any_scale))
+    from dcnas_deploy.tasks import HIGHER_IS_BETTER
+
     unit = dataset.protocol.unit
+    cols = _metric_columns(dataset.task, results[0].metric_names)
+    headers = [_HEADERS.get(m, m).format(unit=unit) for m in cols]
     if per_image:
         for res in results:
             table = Table(title=f"{res.model} ×{scale} per image")
-            for col in ("image", f"RMSE ({unit})", f"MAE ({unit})", "PSNR (dB)", "SSIM"):
+            for col in ("image", *headers):
                 table.add_column(col, justify="left" if col == "image" else "right")
             for r in res.images:
-                table.add_row(r.name, *(_fmt(r.metrics[m]) for m in ("rmse", "mae", "psnr", "ssim")))
+                table.add_row(r.name, *(_fmt(r.metrics[m]) for m in cols))
             console.print(table)
-    table = Table(title=f"{dataset.describe()} — ×{scale}, mean of per-image metrics")
-    for col in ("model", "images", f"RMSE ({unit})", f"MAE ({unit})", "PSNR (dB)", "SSIM"):
+    table = Table(title=f"{dataset.describe()} — ×{scale}, mean of per-image metrics ({dataset.task})")
+    for col in ("model", "images", *headers):
         table.add_column(col, justify="left" if col == "model" else "right")
-    best = min(r.mean()["rmse"] for r in results)
+    head = cols[0]
+    pick = max if HIGHER_IS_BETTER.get(head, False) else min
+    best = pick(r.mean()[head] for r in results)
     for res in results:
         m = res.mean()
-        rmse_txt = _fmt(m["rmse"])
-        table.add_row(res.model, str(len(res.images)), f"[bold green]{rmse_txt}[/]" if len(results) > 1
-                      and m["rmse"] == best else rmse_txt, *(_fmt(m[k]) for k in ("mae", "psnr", "ssim")))
+        head_txt = _fmt(m[head])
+        table.add_row(res.model, str(len(res.images)), f"[bold green]{head_txt}[/]" if len(results) > 1
+                      and m[head] == best else head_txt, *(_fmt(m[k]) for k in cols[1:]))
     console.print(table)
     if out is not None:
         paths = save_results(results, out)
@@ -127,22 +142,27 @@ def _guide_for(guide, lr_shape, scale: Optional[int]):
 
 def upsample_cmd(
     model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
-    depth: Path = typer.Option(..., "--depth", help="Low-resolution depth: 16/8-bit PNG, .npy, .pfm or float TIFF."),
+    depth: Path = typer.Option(..., "--target", "--depth", help="Low-resolution target (depth, thermal or saliency "
+                                                                "map): 16/8-bit PNG, .npy, .pfm or float TIFF."),
     rgb: Path = typer.Option(..., "--rgb", help="High-resolution RGB guide (PNG/JPEG/...)."),
     output: Path = typer.Option(..., "--output", "-o", help="Output depth (.png keeps the input PNG's bit depth; "
                                                              ".npy/.pfm float32)."),
     scale: Optional[int] = typer.Option(None, "--scale", "-s", parser=Number(int, min=1, max=64),
                                         help="Upsampling factor; default: guide size / LR size."),
     preview: Optional[Path] = typer.Option(None, "--preview", help="Also write a side-by-side PNG (guide/LR/output)."),
+    task: str = typer.Option("depth", "--task", help="depth | thermal | saliency: decides which pixels are holes "
+                                                     "(depth: 0 and NaN; thermal/saliency: NaN only)."),
 ) -> None:
-    """Upsample your own LR depth with an HR RGB guide; writes depth in the input's units and format."""
+    """Upsample your own LR target with an HR RGB guide; writes it in the input's units and format."""
     import numpy as np
 
     from dcnas_deploy.data.holes import invalid_mask
     from dcnas_deploy.data.io import check_depth_output, read_depth_file, read_guide, write_depth
     from dcnas_deploy.fileio import check_output_path
+    from dcnas_deploy.tasks import get_task
     from dcnas_deploy.upsamplers import create_upsampler
 
+    zero_is_hole = get_task(task).zero_is_hole
     inputs = [depth, rgb, Path(model) if Path(model).suffix else None]
     check_output_path(output, "--output", suffixes=(".png", ".npy", ".pfm"), inputs=inputs)
     if preview is not None:
@@ -155,11 +175,12 @@ def upsample_cmd(
     if guide.shape[:2] != full:
         console.print(f"note: guide cropped from {full[0]}×{full[1]} to {guide.shape[0]}×{guide.shape[1]} "
                       f"(= ×{s} the LR {lr.shape[0]}×{lr.shape[1]})")
-    holes = int(invalid_mask(lr).sum())
+    holes = int(invalid_mask(lr, zero_is_hole).sum())
     if holes:
-        console.print(f"note: {holes} LR pixels are holes (0/NaN); they are filled from the nearest valid pixel")
+        console.print(f"note: {holes} LR pixels are holes ({'0/' if zero_is_hole else ''}NaN); they are filled "
+                      "from the nearest valid pixel")
     up = create_upsampler(model, s)
-    sr = up(lr, guide)
+    sr = up(lr, guide) if zero_is_hole else up(lr, guide, zero_is_hole=False)
     out_fmt = fmt if output.suffix.lower() == ".png" else None
     write_depth(output, sr, out_fmt)
     valid = sr[np.isfinite(sr)]

@@ -39,7 +39,8 @@ def export_cmd(
     hr: Optional[str] = typer.Option(None, "--hr", help="HR size of the exported graph, e.g. 480x640 "
                                                          "(default: the model's search-space size)."),
     out: Path = typer.Option(Path("export"), "--out", "-o", help="Output folder (files, sidecars, export_status.json)."),
-    data: str = typer.Option("synthetic", "--data", "-d", help=DATA_HELP),
+    data: str = typer.Option("", "--data", "-d", help=DATA_HELP + " Default: the procedural data of the model's "
+                                                                  "task (synthetic for depth)."),
     check_images: int = typer.Option(8, "--check-images", parser=Number(int, min=1),
                                      help="Images the accuracy check runs on."),
     calib_images: int = typer.Option(32, "--calib-images", parser=Number(int, min=1),
@@ -79,7 +80,8 @@ def export_cmd(
         raise ConfigError(f"--model {model} {'is a folder' if model.is_dir() else 'not found'}: give the model.pt "
                           f"written by `dcnas-deploy train`")
     hr_size = parse_hw(hr) if hr else None
-    check_spec(data)
+    if data:
+        check_spec(data)
 
     from dcnas_deploy.export.accuracy import Gates
     from dcnas_deploy.export.formats import parse_precisions, parse_targets

@@ -245,14 +245,14 @@ def presets_cmd(name: Optional[str] = typer.Argument(None, help="Show this prese
         return
     rows = [(n, load_preset(n)) for n in known_presets()]
     if as_json:
-        print_json([{"name": n, "width": p.space.width, "scale": p.space.scale, "steps": p.training.steps,
+        print_json([{"name": n, "task": p.task, "width": p.space.width, "scale": p.space.scale, "steps": p.training.steps,
                      "description": p.description, "source": p.source} for n, p in rows])
         return
     table = Table(title="presets")
-    for col in ("name", "width", "scale", "steps", "description"):
+    for col in ("name", "task", "width", "scale", "steps", "description"):
         table.add_column(col)
     for n, p in rows:
-        table.add_row(n, str(p.space.width), str(p.space.scale), str(p.training.steps), p.description)
+        table.add_row(n, p.task, str(p.space.width), str(p.space.scale), str(p.training.steps), p.description)
     console.print(table)
 
 

@@ -127,19 +127,23 @@ _FACTORIES: Dict[str, DatasetFactory] = {}
 _USAGE: Dict[str, str] = {}
 _CHECKS: Dict[str, SpecCheck] = {}
 _PUBLISHED: Dict[str, Dict[str, int]] = {}
+_TASKS: Dict[str, str] = {}
 
 
 def register_dataset(prefix: str, usage: str, check: Optional[SpecCheck] = None,
-                     published: Optional[Dict[str, int]] = None) -> Callable[[DatasetFactory], DatasetFactory]:
+                     published: Optional[Dict[str, int]] = None,
+                     task: str = "depth") -> Callable[[DatasetFactory], DatasetFactory]:
     """Decorator: register factory(path: str | None, split: str, **kw) -> Dataset under `prefix`.
 
     `check(rest)` validates the text after 'prefix:' without touching the disk (default: a path is required);
-    `published` maps a split to its image count in the published protocol (fewer here gets a note).
+    `published` maps a split to its image count in the published protocol (fewer here gets a note);
+    `task` is the task its targets belong to (dcnas_deploy.tasks), known without opening the data.
     """
 
     def deco(factory: DatasetFactory) -> DatasetFactory:
         _FACTORIES[prefix] = factory
         _USAGE[prefix] = usage
+        _TASKS[prefix] = task
         _CHECKS[prefix] = check or (lambda rest: _need_path(rest, prefix))
         _PUBLISHED[prefix] = dict(published or {})
         return factory
@@ -161,6 +165,12 @@ def check_spec(spec: str) -> str:
         raise ConfigError(f"unknown dataset spec {spec!r}; known: {_known_text()}")
     _CHECKS[prefix](rest or None)
     return spec
+
+
+def task_of_spec(spec: str) -> str:
+    """The task of the data named by `spec` (from its prefix; the data is not opened)."""
+    check_spec(spec)
+    return _TASKS[str(spec).partition(":")[0].strip().lower()]
 
 
 def _load_builtins() -> None:
@@ -199,6 +209,7 @@ def open_dataset(spec: str, split: str = "test", *, protocol: Optional[str] = No
         hint = f" (for a folder of pairs use folder:{spec})" if Path(spec).is_dir() else ""
         raise ConfigError(f"unknown dataset spec {spec!r}{hint}; known: {_known_text()}")
     ds = _FACTORIES[prefix](rest or None, split, **kw)
+    ds.task = _TASKS[prefix]
     want = _PUBLISHED[prefix].get(split)
     if want is not None and 0 < len(ds) < want:
         ds.notes = [*ds.notes, f"{prefix} {split} split: {len(ds)} images here, the published protocol scores {want}; "

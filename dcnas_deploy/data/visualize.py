@@ -22,12 +22,12 @@ def save_comparison(path: os.PathLike | str, guide: np.ndarray, lr: np.ndarray, 
     from dcnas_deploy.figures import new_figure, save_png
 
     ref = hr if hr is not None else sr
-    holes = invalid_mask(ref)
+    holes = invalid_mask(ref, protocol.zero_is_hole)
     valid = ref[~holes]
     lo, hi = (float(valid.min()), float(valid.max())) if valid.size else (0.0, 1.0)
     scale = max(1, sr.shape[0] // max(lr.shape[0], 1))
     lr_big = np.kron(lr, np.ones((scale, scale), dtype=np.float32))[: sr.shape[0], : sr.shape[1]]
-    panels = [("guide", guide, "rgb"), ("LR input (nearest)", np.ma.masked_where(invalid_mask(lr_big), lr_big), "depth"),
+    panels = [("guide", guide, "rgb"), ("LR input (nearest)", np.ma.masked_where(invalid_mask(lr_big, protocol.zero_is_hole), lr_big), "depth"),
               ("output", sr, "depth")]
     err_top = 1.0
     if hr is not None:
@@ -36,7 +36,7 @@ def save_comparison(path: os.PathLike | str, guide: np.ndarray, lr: np.ndarray, 
         panels += [("ground truth", np.ma.masked_where(holes, hr), "depth"), (f"|error| ({protocol.unit})", err, "error")]
     h, w = sr.shape
     fig = new_figure((3.2 * len(panels), 3.2 * h / max(w, 1) + 0.7))
-    depth_cmap = matplotlib.colormaps["viridis"].with_extremes(bad="black")
+    depth_cmap = matplotlib.colormaps["inferno" if not protocol.zero_is_hole else "viridis"].with_extremes(bad="black")
     err_cmap = matplotlib.colormaps["magma"].with_extremes(bad="black")
     for i, (name, img, kind) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)

@@ -1,8 +1,10 @@
 """`Deployable`: a trained SubNet wrapped so an exported graph takes depth in its own units.
 
-    lr (N×1×h×w, dataset units) ─ min/max over each image ─ normalise ─ SubNet ─ de-normalise ─ sr (units)
-    guide (N×3×H×W, RGB in [0, 1])  ─────────────────────────────────┘
+    lr (N×C×h×w, dataset units) ─ min/max per image and band ─ normalise ─ SubNet ─ de-normalise ─ sr (units)
+    guide (N×G×H×W, e.g. RGB in [0, 1]) ───────────────────────────────────┘
 
+C and G are the space's target and guide band counts (the task's). Each band is normalised by its own
+min/max (bands of a multispectral target have different ranges); for one band this is per image.
 Normalisation is spec §1's `lr` mode, the same definition as `dcnas_deploy.data.normalize.norm_stats("lr")`:
 x → (x − lo) / span with span = hi − lo, or 1 when the LR is constant (hi == lo), so a flat LR never
 divides by zero. (An epsilon floor would also avoid the division but would scale the network's
@@ -48,8 +50,8 @@ class Deployable(nn.Module):
         if self.nhwc:
             lr, guide = lr.permute(0, 3, 1, 2), guide.permute(0, 3, 1, 2)
         if self.norm == "lr":
-            lo = torch.amin(lr, dim=(1, 2, 3), keepdim=True)
-            hi = torch.amax(lr, dim=(1, 2, 3), keepdim=True)
+            lo = torch.amin(lr, dim=(2, 3), keepdim=True)
+            hi = torch.amax(lr, dim=(2, 3), keepdim=True)
             diff = hi - lo
             span = torch.where(diff > 0, diff, torch.ones_like(diff))
             sr = self.subnet((lr - lo) / span, guide) * span + lo
@@ -74,10 +76,11 @@ class Deployable(nn.Module):
     def describe(self) -> Dict[str, Any]:
         """What the graph expects (goes into the exported file's metadata)."""
         layout = "NHWC" if self.nhwc else "NCHW"
+        c, g = self.space.target_channels, self.space.guide_channels
         return {"norm": self.norm, "layout": layout,
-                "inputs": {"lr": f"LR target in its own units ({layout})",
-                           "guide": f"RGB guide in [0, 1] ({layout})"},
-                "output": f"sr in the LR's units ({layout})"}
+                "inputs": {"lr": f"{c}-band LR target in its own units ({layout})",
+                           "guide": f"{g}-band guide in [0, 1] ({layout})"},
+                "output": f"{c}-band sr in the LR's units ({layout})"}
 
 
 def deployable_from_checkpoint(path, norm: str = "", nhwc: bool = False) -> Tuple[Deployable, Dict[str, Any]]:

@@ -44,7 +44,8 @@ class ExportSettings:
     """HR geometry of the exported graph; None: the model's search-space default."""
     nhwc: bool = False
     """NHWC inputs/outputs for formats that support it (TFLite)."""
-    data: str = "synthetic"
+    data: str = ""
+    """Dataset spec of the check/calibration images; '' = the procedural data of the model's task."""
     n_check: int = 8
     n_calib: int = 32
     gates: Gates = field(default_factory=Gates)
@@ -122,6 +123,13 @@ def _torch_outputs(module: Deployable, data: ExportData) -> List[np.ndarray]:
     return outs
 
 
+def task_data(meta: Dict[str, Any]) -> str:
+    """The procedural data of the task a checkpoint was trained for (depth for checkpoints without one)."""
+    from dcnas_deploy.tasks import get_task
+
+    return get_task(str(meta.get("task", "depth"))).procedural
+
+
 def _model_info(module: Deployable, meta: Dict[str, Any], source: str) -> Dict[str, Any]:
     sub = module.subnet
     info = {"source": source, "norm": module.norm, "scale": int(sub.space.scale), "train_meta": dict(meta)}
@@ -144,7 +152,7 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
     module = module.eval()
     space = module.subnet.space
     hr = space.check_hr(settings.hr_size or space.hr_size)
-    scale = int(space.scale)
+    scale, bands = int(space.scale), int(space.target_channels)
     bad = [p for p in settings.precisions if p not in PRECISIONS]
     if bad:
         raise ConfigError(f"unknown precision(s) {bad}; known: {list(PRECISIONS)}")
@@ -153,7 +161,8 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
     if data is None:
         step("loading check and calibration images")
         need_calib = settings.n_calib if "int8" in settings.precisions else 0
-        data = load_export_data(settings.data, hr, scale, settings.n_check, need_calib, settings.seed)
+        data = load_export_data(settings.data or task_data(meta), hr, scale, settings.n_check, need_calib,
+                                settings.seed)
     torch_out = _torch_outputs(module, data)
     gts = [t.hr for t in data.check]
     names = [t.name for t in data.check]
@@ -198,7 +207,8 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
                     norm=module.norm, layout="NHWC" if nhwc else "NCHW", precision=precision, fmt=fmt.name,
                     runtime=fmt.runtime, hr_size=hr, inputs={"lr": list(example[0].shape),
                                                             "guide": list(example[1].shape)},
-                    output=[1, hr[0], hr[1], 1] if nhwc else [1, 1, hr[0], hr[1]], source=source, train_meta=meta,
+                    output=[1, hr[0], hr[1], bands] if nhwc else [1, bands, hr[0], hr[1]], source=source,
+                    train_meta=meta,
                     quantization=quantization_metadata(fmt.name, precision, settings.onnx_int8))
                 embed(path, fmeta)
                 write_sidecar(path, fmeta)

@@ -58,9 +58,15 @@ def geometry_of(space: SearchSpace, hr_size: Optional[Tuple[int, int]] = None) -
 
 def default_lut_path(device: str, space: SearchSpace, hr_size: Optional[Tuple[int, int]] = None,
                      folder: Optional[Path] = None) -> Path:
-    """<folder>/<device>-c<C>-<H>x<W>-x<s>.yaml; folder defaults to where new LUTs go (lut_dir)."""
+    """<folder>/<device>-c<C>[-t<T>g<G>]-<H>x<W>-x<s>.yaml; folder defaults to where new LUTs go (lut_dir).
+
+    The band counts appear when they differ from the RGB-guided one-band default (t1g3), so a 4-band
+    pan-sharpening table never shadows a depth one; depth, thermal and saliency share tables (same ops).
+    """
     g = geometry_of(space, hr_size)
-    return (folder or lut_dir()) / f"{device}-c{g['width']}-{g['hr'][0]}x{g['hr'][1]}-x{g['scale']}.yaml"
+    bands = (g["target_channels"], g["guide_channels"])
+    tag = "" if bands == (1, 3) else f"-t{bands[0]}g{bands[1]}"
+    return (folder or lut_dir()) / f"{device}-c{g['width']}{tag}-{g['hr'][0]}x{g['hr'][1]}-x{g['scale']}.yaml"
 
 
 def profile_command(device: str, geometry: Dict[str, Any], force: bool = False) -> str:

@@ -71,6 +71,7 @@ class ArchTrainer(RunTrainer):
 
         d = self.preset.data
         meta = {"norm": d.norm, "scale": self.space.scale, "data": d.spec, "preset": self.preset.name,
+                "task": self.preset.task,
                 "steps": self.total, "init": self.init, **{k: float(v) for k, v in self.last_val.items()}}
         if self.supernet is not None:
             meta["supernet"] = str(self.supernet)
