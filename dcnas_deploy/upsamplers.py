@@ -6,6 +6,11 @@ Contract (every upsampler, classical or learned)::
     sr = up(lr, guide)   # lr: h×w float32 in dataset units (NaN/0 = hole); guide: (s·h)×(s·w)×3 in [0,1]
                          # sr: (s·h)×(s·w) float32 in the same units as lr
     sr = up(lr, guide, zero_is_hole=False)   # thermal/saliency: 0 is a value, only NaN/inf are holes
+    grey = create_upsampler("guided-filter", scale=8, guide_bands=1)   # "guided-filter:guide_bands=1"
+    sr = grey(lr, guide_grey)   # guide_grey: H×W or H×W×1 in [0,1] (bicubic, guided-filter, jbu)
+
+An upsampler takes guides of `guide_bands` bands (3 unless built with guide_bands=1); `upsample`
+always receives the guide as H×W×guide_bands float32.
 
 Holes in `lr` are filled with the nearest valid LR pixel (dcnas_deploy.data.holes.fill_holes) before
 any method runs; `BaseUpsampler` does this, so subclasses see hole-free input.
@@ -28,7 +33,7 @@ import numpy as np
 from dcnas_deploy.errors import ConfigError, DcnasError
 
 class Upsampler(Protocol):
-    """Callable (lr h×w, guide H×W×3) -> H×W depth in lr's units; has `name` and `scale`."""
+    """Callable (lr h×w, guide H×W×3 or grey H×W[×1]) -> H×W depth in lr's units; has `name` and `scale`."""
 
     name: str
     scale: int
@@ -37,13 +42,31 @@ class Upsampler(Protocol):
         ...
 
 
-def check_pair(lr: np.ndarray, guide: np.ndarray, scale: int) -> None:
-    """Raise DcnasError unless lr is h×w and guide is (scale·h)×(scale·w)×3."""
+GUIDE_BANDS = (1, 3)
+"""Guide band counts the classical upsamplers handle: grey (H×W or H×W×1) and RGB (H×W×3)."""
+
+
+def guide_band_count(guide: np.ndarray) -> int:
+    """Bands of a guide array: 1 for H×W, else the last axis (0 when it is not 2-D or 3-D)."""
+    shape = np.shape(guide)
+    return 1 if len(shape) == 2 else shape[2] if len(shape) == 3 else 0
+
+
+def check_pair(lr: np.ndarray, guide: np.ndarray, scale: int, guide_bands: int | Sequence[int] = GUIDE_BANDS) -> None:
+    """Raise DcnasError unless lr is h×w and guide is (scale·h)×(scale·w) with `guide_bands` bands (1 or 3).
+
+    A one-band guide may be H×W or H×W×1; a three-band one is H×W×3.
+    """
     lr, guide = np.asarray(lr), np.asarray(guide)
+    allowed = (int(guide_bands),) if isinstance(guide_bands, (int, np.integer)) else tuple(guide_bands)
     if lr.ndim != 2:
         raise DcnasError(f"LR depth must be a single-channel h×w array, got shape {lr.shape}")
-    if guide.ndim != 3 or guide.shape[2] != 3:
-        raise DcnasError(f"guide must be an H×W×3 RGB array, got shape {guide.shape}")
+    if guide_band_count(guide) not in allowed:
+        if allowed == (3,):
+            raise DcnasError(f"guide must be an H×W×3 RGB array, got shape {guide.shape}")
+        if allowed == (1,):
+            raise DcnasError(f"guide must be a one-band H×W or H×W×1 array, got shape {guide.shape}")
+        raise DcnasError(f"guide must be H×W or H×W×1 (grey) or H×W×3 (RGB), got shape {guide.shape}")
     h, w = lr.shape
     if guide.shape[:2] != (h * scale, w * scale):
         raise DcnasError(f"guide is {guide.shape[0]}×{guide.shape[1]} but the LR is {h}×{w}; at ×{scale} the guide "
@@ -57,43 +80,50 @@ class BaseUpsampler:
     needs_gt = False
     """True when the upsampler also needs the ground truth (`hr=` keyword: 'gt' normalisation)."""
 
-    def __init__(self, scale: int):
+    def __init__(self, scale: int, guide_bands: int = 3):
         if int(scale) != scale or scale < 1:
             raise ConfigError(f"scale must be a positive integer, got {scale}")
+        if guide_bands not in GUIDE_BANDS:
+            raise ConfigError(f"guide_bands must be one of {list(GUIDE_BANDS)} (grey or RGB), got {guide_bands}")
         self.scale = int(scale)
+        self.guide_bands = int(guide_bands)
+        """Bands of the guide this upsampler takes (3 = RGB, the default; 1 = grey)."""
 
     def __call__(self, lr: np.ndarray, guide: np.ndarray, zero_is_hole: bool = True, **kw) -> np.ndarray:
         from dcnas_deploy.data.holes import fill_holes
 
-        check_pair(lr, guide, self.scale)
-        out = self.upsample(fill_holes(lr, "LR target", zero_is_hole), np.asarray(guide, dtype=np.float32),
-                            zero_is_hole=zero_is_hole, **kw)
+        check_pair(lr, guide, self.scale, getattr(self, "guide_bands", 3))
+        g = np.asarray(guide, dtype=np.float32)
+        if g.ndim == 2:  # grey H×W -> H×W×1: `upsample` always sees H×W×C
+            g = g[..., None]
+        out = self.upsample(fill_holes(lr, "LR target", zero_is_hole), g, zero_is_hole=zero_is_hole, **kw)
         return np.asarray(out, dtype=np.float32)
 
     def upsample(self, lr: np.ndarray, guide: np.ndarray, **kw) -> np.ndarray:
-        """Upsample hole-free `lr` with `guide` (subclasses implement this)."""
+        """Upsample hole-free `lr` with `guide` (H×W×guide_bands; subclasses implement this)."""
         raise NotImplementedError
 
     def describe(self) -> str:
-        """Name and parameters, for tables and result files."""
+        """Name and parameters, for tables and result files (guide_bands only when not the default 3)."""
         params = {k: v for k, v in vars(self).items()
-                  if k not in ("scale", "name", "needs_gt") and not k.startswith("_")}
+                  if k not in ("scale", "name", "needs_gt") and not k.startswith("_")
+                  and not (k == "guide_bands" and v == 3)}
         inner = ", ".join(f"{k}={v}" for k, v in params.items())
         return f"{self.name}({inner})" if inner else self.name
 
 
 class NormalizedUpsampler(BaseUpsampler):
-    """Wraps fn(lr_norm h×w, guide H×W×3) -> sr_norm H×W that works on min–max-normalised depth.
+    """Wraps fn(lr_norm h×w, guide H×W×guide_bands) -> sr_norm H×W that works on min–max-normalised depth.
 
     mode 'lr' (default, deployable) normalises by the LR's own min/max; mode 'gt' (published protocol)
     by the ground truth's, which the caller passes as `hr=`.
     """
 
     def __init__(self, name: str, scale: int, fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                 mode: str = "lr"):
+                 mode: str = "lr", guide_bands: int = 3):
         from dcnas_deploy.data.normalize import NORM_MODES
 
-        super().__init__(scale)
+        super().__init__(scale, guide_bands)
         if mode not in NORM_MODES:
             raise ConfigError(f"unknown normalisation mode {mode!r}; known: {list(NORM_MODES)}")
         self.name, self._fn, self.mode = name, fn, mode
@@ -240,8 +270,8 @@ class GuidedFilterUpsampler(BaseUpsampler):
 
     name = "guided-filter"
 
-    def __init__(self, scale: int, radius: Optional[int] = None, eps: float = 1e-4):
-        super().__init__(scale)
+    def __init__(self, scale: int, radius: Optional[int] = None, eps: float = 1e-4, guide_bands: int = 3):
+        super().__init__(scale, guide_bands)
         self.radius = int(radius) if radius is not None else max(1, self.scale // 2)
         self.eps = float(eps)
         if self.radius < 1 or not self.eps > 0 or not math.isfinite(self.eps):
@@ -264,8 +294,9 @@ class JointBilateralUpsampler(BaseUpsampler):
 
     name = "jbu"
 
-    def __init__(self, scale: int, sigma_spatial: float = 0.5, sigma_range: float = 0.1, radius: int = 2):
-        super().__init__(scale)
+    def __init__(self, scale: int, sigma_spatial: float = 0.5, sigma_range: float = 0.1, radius: int = 2,
+                 guide_bands: int = 3):
+        super().__init__(scale, guide_bands)
         self.sigma_spatial, self.sigma_range, self.radius = float(sigma_spatial), float(sigma_range), int(radius)
         sigmas = (self.sigma_spatial, self.sigma_range)
         if not all(math.isfinite(v) and v > 0 for v in sigmas) or self.radius < 1:

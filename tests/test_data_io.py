@@ -117,3 +117,43 @@ def test_write_depth_keeps_format_and_rounds(tmp_path):
     with pytest.raises(DcnasError, match="cannot write depth as '.jpg'"):
         write_depth(tmp_path / "f.jpg", d)
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temp files behind
+
+
+def test_grey_guides_with_bands_1(tmp_path):
+    grey = np.random.default_rng(2).integers(0, 256, (5, 6), dtype=np.uint8)
+    Image.fromarray(grey).save(tmp_path / "g.png")
+    Image.fromarray(grey).save(tmp_path / "g.jpg", quality=100)
+    g = read_guide(tmp_path / "g.png", bands=1)
+    assert g.shape == (5, 6, 1) and g.dtype == np.float32
+    np.testing.assert_allclose(g[..., 0], grey / 255.0, atol=1e-7)
+    assert read_guide(tmp_path / "g.jpg", bands=1).shape == (5, 6, 1)
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "g16.png")  # 16-bit grey: scaled by 1/65535
+    np.testing.assert_allclose(read_guide(tmp_path / "g16.png", bands=1), g, atol=1e-6)
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "g.tif", grey / np.float32(255.0))
+    np.testing.assert_allclose(read_guide(tmp_path / "g.tif", bands=1), g, atol=1e-7)
+    np.save(tmp_path / "g.npy", grey)
+    np.testing.assert_allclose(read_guide(tmp_path / "g.npy", bands=1), g, atol=1e-7)
+    assert as_guide(grey, bands=1).shape == (5, 6, 1)
+    assert as_guide(grey[..., None].astype(np.uint16), bands=1).max() <= 1.0
+
+
+def test_grey_guide_band_errors_name_file_found_and_wanted(tmp_path):
+    rgb = np.random.default_rng(1).integers(0, 256, (5, 6, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    with pytest.raises(DcnasError, match=r"grey guide must be 1 band; .*rgb\.png has 3"):
+        read_guide(tmp_path / "rgb.png", bands=1)
+    Image.fromarray(rgb).save(tmp_path / "rgb.jpg")
+    with pytest.raises(DcnasError, match=r"rgb\.jpg has 3 band\(s\) \(mode 'RGB'\); expected 1"):
+        read_guide(tmp_path / "rgb.jpg", bands=1)
+    np.save(tmp_path / "rgb.npy", rgb)
+    with pytest.raises(DcnasError, match=r"rgb\.npy has 3 bands; expected 1 band"):
+        read_guide(tmp_path / "rgb.npy", bands=1)
+    np.save(tmp_path / "big.npy", np.full((4, 4), 7.0))
+    with pytest.raises(DcnasError, match=r"expected \[0, 1\]"):
+        read_guide(tmp_path / "big.npy", bands=1)
+    with pytest.raises(DcnasError, match="1 \\(grey\\) or 3 \\(RGB\\) bands, not 2"):
+        read_guide(tmp_path / "rgb.png", bands=2)
+    with pytest.raises(DcnasError, match="1 \\(grey\\) or 3 \\(RGB\\) bands, not 4"):
+        as_guide(rgb, bands=4)

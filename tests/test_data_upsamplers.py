@@ -134,3 +134,72 @@ def test_guided_baselines_beat_bicubic_on_middlebury_x8():
     assert scores["bicubic"] == pytest.approx(6.0094, abs=1e-3)
     assert scores["guided-filter"] < scores["bicubic"] - 0.2
     assert scores["jbu"] < scores["bicubic"] - 0.2
+
+
+def _step(s=4, size=48):
+    """A diagonal 1→3 step (HR), its ×s bicubic LR, and a grey guide equal to the target scaled to [0,1]."""
+    from dcnas_deploy.data.resize import bicubic_down
+
+    y, x = np.mgrid[0:size, 0:size]
+    hr = np.where(x + 0.5 * y > 30, 3.0, 1.0).astype(np.float32)
+    return hr, bicubic_down(hr, s), (hr - 1.0) / 2.0
+
+
+def test_grey_guide_equal_to_the_target_reproduces_edges():
+    """Across the edge, GF and JBU with a grey guide jump much more than bicubic; elsewhere they stay flat."""
+    hr, lr, guide = _step()
+    edge = np.abs(np.diff(hr, axis=1)) > 0
+    jumps = {}
+    for name in ("bicubic", "guided-filter", "jbu"):
+        out = U.create_upsampler(name, 4, guide_bands=1)(lr, guide)
+        d = np.abs(np.diff(out, axis=1))
+        jumps[name] = (float(d[edge].mean()), float(d[~edge].max()), float(np.abs(out - hr).mean()))
+    bic, gf, jbu = jumps["bicubic"], jumps["guided-filter"], jumps["jbu"]
+    # measured: edge jump bicubic 0.39, GF 1.05, JBU 1.86 (true step 2); largest off-edge step 0.51 / 0.20 / 0.06
+    assert gf[0] > 2 * bic[0] and gf[1] < 0.5 * bic[1]
+    assert jbu[0] > 1.5 and jbu[1] < 0.1 and jbu[2] < 0.25 * bic[2]
+    h_w1 = U.create_upsampler("jbu", 4, guide_bands=1)(lr, guide[..., None])  # H×W×1 is the same guide
+    np.testing.assert_array_equal(h_w1, U.create_upsampler("jbu", 4, guide_bands=1)(lr, guide))
+
+
+def test_rgb_guide_of_three_equal_grey_bands_vs_the_grey_guide():
+    """Not identical: colour GF = grey GF with eps/3, colour JBU = grey JBU with sigma_range/√3."""
+    from dcnas_deploy.data.baselines import guided_filter_upsample, joint_bilateral_upsample
+
+    lr, _ = _pair()
+    grey = np.random.default_rng(5).uniform(0, 1, (48, 40)).astype(np.float32)
+    rgb = np.repeat(grey[..., None], 3, -1)
+    colour = guided_filter_upsample(lr, rgb, 4, 2, 1e-2)
+    np.testing.assert_allclose(guided_filter_upsample(lr, grey, 4, 2, 1e-2 / 3), colour, atol=1e-5)  # measured 0
+    assert np.abs(guided_filter_upsample(lr, grey, 4, 2, 1e-2) - colour).max() > 1e-3  # measured 0.017
+    colour = joint_bilateral_upsample(lr, rgb, 4, 0.5, 0.1, 2)
+    np.testing.assert_allclose(joint_bilateral_upsample(lr, grey, 4, 0.5, 0.1 / np.sqrt(3), 2), colour,
+                               atol=1e-5)  # measured 1.2e-6 (float32)
+    assert np.abs(joint_bilateral_upsample(lr, grey, 4, 0.5, 0.1, 2) - colour).max() > 0.1  # measured 1.36
+
+
+@pytest.mark.parametrize("name", ["bicubic", "guided-filter", "jbu"])
+def test_grey_guide_upsamplers_fill_holes_and_keep_constants(name):
+    lr, guide = _pair()
+    grey = guide[..., 0]
+    up = U.create_upsampler(f"{name}:guide_bands=1", 4)
+    assert up.guide_bands == 1 and "guide_bands=1" in up.describe()
+    np.testing.assert_allclose(up(np.full_like(lr, 2.5), grey), 2.5, atol=1e-3)
+    lr[3:6, 2:5] = 0.0
+    out = up(lr, grey[..., None])
+    assert out.shape == (48, 40) and np.isfinite(out).all() and out.min() > 0.5
+
+
+def test_check_pair_guide_bands():
+    lr, guide = _pair()
+    for g in (guide, guide[..., 0], guide[..., :1]):
+        U.check_pair(lr, g, 4)  # default: grey (H×W, H×W×1) or RGB
+    with pytest.raises(DcnasError, match=r"guide must be H×W or H×W×1 \(grey\) or H×W×3 \(RGB\), got shape \(48, 40, 2\)"):
+        U.check_pair(lr, guide[..., :2], 4)
+    with pytest.raises(DcnasError, match=r"guide must be a one-band H×W or H×W×1 array, got shape \(48, 40, 3\)"):
+        U.create_upsampler("guided-filter", 4, guide_bands=1)(lr, guide)
+    with pytest.raises(DcnasError, match=r"at ×4 the guide must be exactly 48×40"):
+        U.check_pair(lr, guide[:47, :, 0], 4)
+    assert "guide_bands" not in U.create_upsampler("guided-filter", 4).describe()  # default RGB: as before
+    with pytest.raises(ConfigError, match=r"guide_bands must be one of \[1, 3\]"):
+        U.create_upsampler("jbu:guide_bands=2", 4)

@@ -9,4 +9,5 @@ Main entry points (import from the submodules; this package imports nothing heav
 - ``normalize.norm_stats(mode, lr, hr)`` -> MinMax with apply/invert ('gt' and 'lr' modes)
 - ``metrics.compute_metrics(pred, gt, protocol)``; ``evaluation.evaluate(upsampler, dataset, scale)``
 - ``holes.fill_holes`` (the hole rule every upsampler shares); ``io.read_depth/read_guide/write_depth``
+- ``bands.read_bands/write_bands`` (any band count: PNG, TIFF, .npy), ``bands.check_bands/check_dtype``
 """

@@ -1,8 +1,13 @@
 """Classical guided upsampling baselines on hole-free arrays (vectorised numpy/scipy).
 
-- guided filter (He, Sun, Tang, TPAMI 2013), colour guide, applied to the bicubic-upsampled LR;
+- guided filter (He, Sun, Tang, TPAMI 2013), colour guide (H×W×3) or grey guide (H×W or H×W×1),
+  applied to the bicubic-upsampled LR;
 - joint bilateral upsampling (Kopf et al., SIGGRAPH 2007): LR samples weighted by a spatial Gaussian
-  (in LR pixels) and a range Gaussian on the guide colour difference.
+  (in LR pixels) and a range Gaussian on the guide colour (or grey value) difference.
+
+A three-band guide made of one grey band repeated is not the same as that grey band: the colour
+guided filter then equals the grey one with eps/3, and the colour JBU the grey one with sigma_range/√3
+(the squared colour distance is three times the grey one).
 """
 from __future__ import annotations
 
@@ -19,8 +24,27 @@ def _box(x: np.ndarray, r: int) -> np.ndarray:
     return uniform_filter(x, size=size, mode="reflect")
 
 
+def _grey(guide: np.ndarray) -> bool:
+    """True for a one-band guide (H×W or H×W×1)."""
+    return guide.ndim == 2 or (guide.ndim == 3 and guide.shape[2] == 1)
+
+
+def grey_guided_filter(p: np.ndarray, guide: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """Grey guided filter of `p` (H×W) by `guide` (H×W or H×W×1): a = cov(I,p)/(var(I)+eps), q = ā·I + b̄."""
+    I = guide.reshape(guide.shape[:2]).astype(np.float64)
+    p64 = p.astype(np.float64)
+    mean_i, mean_p = _box(I, radius), _box(p64, radius)
+    var_i = _box(I * I, radius) - mean_i * mean_i
+    cov_ip = _box(I * p64, radius) - mean_i * mean_p
+    a = cov_ip / (var_i + eps)
+    b = mean_p - a * mean_i
+    return (_box(a, radius) * I + _box(b, radius)).astype(np.float32)
+
+
 def guided_filter(p: np.ndarray, guide: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """Colour guided filter of `p` (H×W) by `guide` (H×W×3): q = ā·I + b̄ with per-window 3×3 covariances."""
+    """Guided filter of `p` (H×W) by `guide`: colour (H×W×3, per-window 3×3 covariances) or grey (H×W[×1])."""
+    if _grey(guide):
+        return grey_guided_filter(p, guide, radius, eps)
     I = guide.astype(np.float64)
     p64 = p.astype(np.float64)
     mean_i = _box(I, radius)
@@ -44,13 +68,18 @@ def guided_filter(p: np.ndarray, guide: np.ndarray, radius: int, eps: float) -> 
 
 
 def guided_filter_upsample(lr: np.ndarray, guide: np.ndarray, scale: int, radius: int, eps: float) -> np.ndarray:
-    """Bicubic LR-up, then the colour guided filter (the usual GF baseline for depth SR)."""
+    """Bicubic LR-up, then the colour (or grey) guided filter (the usual GF baseline for depth SR)."""
     return guided_filter(bicubic_up(lr, scale), guide, radius, eps)
 
 
 def joint_bilateral_upsample(lr: np.ndarray, guide: np.ndarray, scale: int, sigma_spatial: float,
                              sigma_range: float, radius: int) -> np.ndarray:
-    """JBU: each HR pixel averages LR pixels within `radius` LR pixels, weighted in space and guide colour."""
+    """JBU: each HR pixel averages LR pixels within `radius` LR pixels, weighted in space and guide colour.
+
+    `guide` is H×W×3 (colour distance) or H×W / H×W×1 (grey-value distance).
+    """
+    if guide.ndim == 2:
+        guide = guide[..., None]
     h, w = lr.shape
     H, W = guide.shape[:2]
     guide_lr = pil_bicubic(guide, (h, w))  # the guide colour at each LR sample

@@ -6,7 +6,11 @@ RGB(A) whose colour channels are identical is read as its first channel; one wit
 is refused (it is a colour image or a colour-mapped visualisation, not raw depth).
 
 Guides: RGB images (PNG/JPEG/BMP/TIFF; RGBA drops alpha, palette images are converted) or ``.npy``
-H×W×3 (uint8, or float in [0,1]); returned as float32 H×W×3 in [0,1]. One-channel guides are refused.
+H×W×3 (uint8, or float in [0,1]); returned as float32 H×W×3 in [0,1]. One-channel guides are refused
+unless asked for with ``bands=1``: grey PNG/JPEG/BMP (8- or 16-bit), TIFF or ``.npy`` (uint8, uint16 or
+float in [0,1]), returned as float32 H×W×1 in [0,1].
+
+Images of any band count (thermal, multispectral): ``read_bands``/``write_bands`` (data.bands).
 """
 from __future__ import annotations
 
@@ -17,7 +21,9 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from dcnas_deploy.errors import DcnasError
+from dcnas_deploy.data.bands import (BandFormat, band_info, check_bands, check_dtype, read_bands,  # noqa: F401
+                                     write_bands)
+from dcnas_deploy.errors import ConfigError, DcnasError
 
 DEPTH_SUFFIXES = (".png", ".npy", ".pfm", ".tif", ".tiff")
 GUIDE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".npy")
@@ -144,10 +150,14 @@ def read_depth(path: os.PathLike | str) -> np.ndarray:
     return read_depth_file(path)[0]
 
 
-def read_guide(path: os.PathLike | str) -> np.ndarray:
-    """Read an RGB guide as float32 H×W×3 in [0,1]."""
+def read_guide(path: os.PathLike | str, bands: int = 3) -> np.ndarray:
+    """Read an RGB guide as float32 H×W×3 in [0,1] (or, with bands=1, a grey one as H×W×1)."""
     path = Path(path)
     _exists(path, "guide image")
+    if bands == 1:
+        return _read_grey_guide(path)
+    if bands != 3:
+        raise ConfigError(f"guides have 1 (grey) or 3 (RGB) bands, not {bands}")
     if path.suffix.lower() == ".npy":
         try:
             arr = np.load(path, allow_pickle=False)
@@ -163,10 +173,49 @@ def read_guide(path: os.PathLike | str) -> np.ndarray:
     return np.asarray(img, dtype=np.float32) / np.float32(255.0)
 
 
-def as_guide(arr: np.ndarray, what: str = "guide") -> np.ndarray:
-    """Validate an in-memory guide: H×W×3, uint8 (scaled by 1/255) or float in [0,1]; float32 out."""
+def _read_grey_guide(path: Path) -> np.ndarray:
+    """A one-band guide file as float32 H×W×1 in [0,1] (8/16-bit integers scaled by their maximum)."""
+    if path.suffix.lower() in (".jpg", ".jpeg", ".bmp"):
+        img = _open_pil(path, "guide image")
+        if img.mode not in ("L", "1"):
+            raise DcnasError(f"guide image {path} has {len(img.getbands())} band(s) (mode {img.mode!r}); "
+                             "expected 1 (grey)")
+        return np.asarray(img.convert("L"), dtype=np.float32)[..., None] / np.float32(255.0)
+    if path.suffix.lower() not in GUIDE_SUFFIXES:
+        raise DcnasError(f"guide image {path} has suffix {path.suffix!r}; expected one of {list(GUIDE_SUFFIXES)}")
+    if path.suffix.lower() == ".npy":  # keep the stored dtype: uint8/uint16 are scaled, floats must be in [0,1]
+        try:
+            raw = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise DcnasError(f"guide file {path} cannot be read as a .npy array ({exc})") from None
+        return as_guide(raw, f"guide file {path}", bands=1)
+    arr, fmt = read_bands(path)
+    check_bands(arr, 1, path, "the grey guide")
+    if fmt.dtype == "uint8":
+        return arr / np.float32(255.0)
+    if fmt.dtype == "uint16":
+        return arr / np.float32(65535.0)
+    return as_guide(arr, f"guide image {path}", bands=1)
+
+
+def as_guide(arr: np.ndarray, what: str = "guide", bands: int = 3) -> np.ndarray:
+    """Validate an in-memory guide: H×W×3 (or, bands=1, H×W / H×W×1), uint8 or float in [0,1]; float32 out.
+
+    uint8 is scaled by 1/255; a one-band guide may also be uint16 (scaled by 1/65535). One-band guides
+    come out as H×W×1.
+    """
     a = np.asarray(arr)
-    if a.ndim != 3 or a.shape[2] != 3:
+    if bands == 1:
+        if a.ndim == 2:
+            a = a[..., None]
+        if a.ndim != 3 or a.shape[2] != 1:
+            found = f"{a.shape[2]} bands" if a.ndim == 3 else f"shape {a.shape}"
+            raise DcnasError(f"{what} has {found}; expected 1 band (H×W or H×W×1 grey)")
+        if a.dtype == np.uint16:
+            return a.astype(np.float32) / np.float32(65535.0)
+    elif bands != 3:
+        raise ConfigError(f"guides have 1 (grey) or 3 (RGB) bands, not {bands}")
+    elif a.ndim != 3 or a.shape[2] != 3:
         raise DcnasError(f"{what} has shape {a.shape}; expected H×W×3 RGB")
     if a.dtype == np.uint8:
         return a.astype(np.float32) / np.float32(255.0)

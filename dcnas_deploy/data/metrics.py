@@ -6,7 +6,9 @@ Every metric crops `protocol.border` pixels from each side, converts to reported
 mean of the per-image values (not a pooled RMSE), as the published tables do.
 PSNR/SSIM use `protocol.peak` as the data range, or the image's valid GT max−min when it is None.
 SSIM is Wang et al. 2004 (Gaussian window σ=1.5, 11×11, K1=0.01, K2=0.03), averaged over valid pixels
-at least 5 px from the (cropped) edge.
+at least 5 px from the (cropped) edge. Its map equals torchmetrics' (1.9, gaussian_kernel, σ=1.5) to
+~1e-15 on those pixels; torchmetrics' scalar is higher or lower by up to ~0.02 only because it also
+averages the 5-px border, computed on mirror padding (and cannot mask holes). PSNR matches to ~4e-8.
 Max F-measure (saliency, Achanta et al. 2009 / the DUT-OMRON protocol): the ground truth is binarised at
 half its peak, the prediction at each of 256 thresholds over [0, peak]; F_β = (1+β²)·P·R / (β²·P + R)
 with β² = 0.3, and the maximum over thresholds is reported.
