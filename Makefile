@@ -21,6 +21,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check dcnas_deploy tests bench setup.py
+	$(BIN)/python -m mypy dcnas_deploy
 
 test: lint
 	$(BIN)/python -m pytest -q

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable, Iterable, List, Optional, Sequence
 
 
-def atomic_write(path: os.PathLike | str, write: Callable[[str], None]) -> Path:
+def atomic_write(path: os.PathLike | str, write: Callable[[str], object]) -> Path:
     """Call write(tmp_path) on a temp file next to path, then os.replace it into place."""
     p = Path(path)
     if p.is_dir():
@@ -142,7 +142,7 @@ def _unique_key_loader():
 
     class UniqueKeyLoader(yaml.SafeLoader):
         def construct_mapping(self, node, deep=False):
-            seen = {}
+            seen: dict = {}
             for key_node, _ in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     continue  # `<<: *anchor` keys may be overridden by explicit ones

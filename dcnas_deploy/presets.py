@@ -9,11 +9,12 @@ Torch-free: the CLI imports this at command time only, the search reads `preset.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import os
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple, cast
 
 from dcnas_deploy.errors import ConfigError
 
@@ -22,7 +23,7 @@ def _f(default: Any, *, lo: Optional[float] = None, hi: Optional[float] = None, 
     """A dataclass field with validation metadata (inclusive bounds unless lo_open)."""
     meta = {"lo": lo, "hi": hi, "choices": choices, "lo_open": lo_open, "doc": doc}
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: copy.deepcopy(d), metadata=meta)
+        return field(default_factory=functools.partial(copy.deepcopy, default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
@@ -201,7 +202,7 @@ class Preset:
             errors.append(f"space.hr_size: expected [H, W] positive integers, got {sp.hr_size}")
             return
         try:
-            space = SearchSpace(width=sp.width, scale=sp.scale, hr_size=tuple(sp.hr_size),
+            space = SearchSpace(width=sp.width, scale=sp.scale, hr_size=cast(Tuple[int, int], tuple(sp.hr_size)),
                                 target_channels=sp.target_channels, guide_channels=sp.guide_channels)
         except ConfigError as exc:
             errors.append(f"space.hr_size: {exc}")
@@ -271,7 +272,7 @@ class Preset:
         from dcnas_deploy.space import SearchSpace
 
         sp = self.space
-        return SearchSpace(width=sp.width, scale=sp.scale, hr_size=tuple(sp.hr_size),
+        return SearchSpace(width=sp.width, scale=sp.scale, hr_size=cast(Tuple[int, int], tuple(sp.hr_size)),
                            target_channels=sp.target_channels, guide_channels=sp.guide_channels)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> "Preset":
@@ -308,7 +309,7 @@ def _build_section(cls_, raw: Mapping, section: str, errors: List[str]):
             errors.append(f"{path}: unknown key (expected one of {sorted(known)})")
             continue
         f = known[key]
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[operator]
         try:
             kwargs[key] = _check_value(value, default, f.metadata, path)
         except ConfigError as exc:
@@ -393,7 +394,7 @@ def profile_dirs() -> List[Path]:
 
 def known_presets() -> List[str]:
     """Names of all presets found."""
-    names = set()
+    names: Set[str] = set()
     for d in profile_dirs():
         if d.is_dir():
             names.update(p.stem for p in d.glob("*.yaml"))

@@ -72,7 +72,7 @@ class AgentServer(ThreadingHTTPServer):
     def url(self) -> str:
         """http://host:port this server listens on."""
         host, port = self.server_address[:2]
-        return "http://%s:%d" % (host, port)
+        return "http://%s:%d" % (host, port)  # type: ignore[str-bytes-safe]  # AF_INET: host is a str
 
 
 class AgentHandler(BaseHTTPRequestHandler):

@@ -91,7 +91,7 @@ def evaluate_cmd(
                 img_dir = save_images / slug(spec) if len(upsamplers) > 1 else save_images
             results.append(evaluate(up, dataset, scale, noise_level=noise, use_real_lr=not synthetic_lr,
                                     save_images=img_dir, model_name=spec, dataset_name=data,
-                                    on_image=lambda _r, t=task: progress.advance(t), real_lr_mode=real_lr,
+                                    on_image=lambda _r, t=task: progress.advance(t), real_lr_mode=real_lr,  # type: ignore[misc]
                                     real_lr_any_scale=real_lr_any_scale))
     from dcnas_deploy.tasks import HIGHER_IS_BETTER
 

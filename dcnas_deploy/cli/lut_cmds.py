@@ -77,19 +77,19 @@ def show(path: str = typer.Argument(..., help="LUT file, or the name of one in t
 
     from dcnas_deploy.lut.table import LUT, lut_file
 
-    path = lut_file(path)
-    lut = LUT.load(path)
+    lut_path = lut_file(path)
+    lut = LUT.load(lut_path)
     p, g = lut.provenance, lut.geometry
     slowest = sorted(lut.ops.items(), key=lambda kv: -kv[1].median_ms)[:top]
     if as_json:
         cal = lut.calibration
-        print_json({"path": str(path), "device": lut.device, "geometry": g, "provenance": p, "ops": len(lut.ops),
+        print_json({"path": str(lut_path), "device": lut.device, "geometry": g, "provenance": p, "ops": len(lut.ops),
                     "slowest": [{"op": k, **t.to_dict()} for k, t in slowest], "kernel_ratios": lut.kernel_ratios(),
                     "calibration": None if cal is None else {"networks": len(cal.records), "scale": cal.scale,
                                                              "offset_ms": cal.offset_ms, "errors": cal.errors}})
         return
     host = p.get("host", {})
-    console.print(f"[b]{path}[/]: device {lut.device.get('name')} ({p.get('runtime')} {p.get('runtime_version')}), "
+    console.print(f"[b]{lut_path}[/]: device {lut.device.get('name')} ({p.get('runtime')} {p.get('runtime_version')}), "
                   f"width {g['width']}, HR {g['hr'][0]}x{g['hr'][1]}, x{g['scale']}")
     console.print(f"measured {p.get('date')} on {host.get('cpu')} ({host.get('os')}), {p.get('threads')} threads, "
                   f"{len(lut.ops)} ops in {p.get('profiling_seconds')} s; per-call overhead "
@@ -126,10 +126,10 @@ def check(path: str = typer.Argument(..., help="LUT file, or the name of one in 
     from dcnas_deploy.lut.table import lut_file
     from dcnas_deploy.runtimes.protocol import QUICK, Protocol
 
-    path = lut_file(path)
+    lut_path = lut_file(path)
     bars, advance = progress_bars(console)
     with bars:
-        result = check_lut(path, archs, seed, QUICK if quick else Protocol(), progress=advance)
+        result = check_lut(lut_path, archs, seed, QUICK if quick else Protocol(), progress=advance)
     e, r = result["errors"], result["raw_errors"]
     if result["paired"]:
         console.print(f"{archs} architectures re-measured in turns with the reference network; host speed factor "

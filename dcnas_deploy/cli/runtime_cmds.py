@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 import typer
 
@@ -26,7 +26,8 @@ def devices(
     from dcnas_deploy.terminal import status as spinner
 
     dirs = device_dirs()
-    rows, bad = [], []
+    rows: List[Dict[str, Any]] = []
+    bad: List[str] = []
     with spinner(console, "checking devices...") if check and not as_json else contextlib.nullcontext():
         for name in known_devices():
             try:
@@ -51,9 +52,9 @@ def devices(
             if r.get("bad"):
                 table.add_row(r["name"], "", "", "", "", "[red]bad[/]", f"[red]{escape(r['why'])}[/]")
                 continue
-            ok = {True: "[green]yes[/]", False: "[yellow]no[/]", None: "?"}[r["ok"]]
+            ok_text = {True: "[green]yes[/]", False: "[yellow]no[/]", None: "?"}[r["ok"]]
             table.add_row(r["name"] + (" *" if r["default"] else ""), f"{r['runtime']}:{r['runtime_device']}",
-                          r["precision"], str(r["threads"]), r["connection"], ok, escape(r["why"]))
+                          r["precision"], str(r["threads"]), r["connection"], ok_text, escape(r["why"]))
         console.print(table)
     if bad:
         raise fail(f"{len(bad)} device profile(s) could not be read: {', '.join(bad)} (see above); fix or remove "

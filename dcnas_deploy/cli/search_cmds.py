@@ -48,9 +48,9 @@ def search(supernet: Path = typer.Option(..., "--supernet", help="Run directory 
     hr_size = parse_hw(hr) if hr else None
     for text in latency:
         parse_latency(text)
-    for text in (params, macs):
-        if text is not None:
-            parse_count(text)
+    for count in (params, macs):
+        if count is not None:
+            parse_count(count)
     require_run(supernet, "--supernet")
     from dcnas_deploy.runtimes.devices import load_device
 

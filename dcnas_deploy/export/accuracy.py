@@ -85,7 +85,7 @@ def compare(file_outputs: Sequence[np.ndarray], torch_outputs: Sequence[np.ndarr
 
     if not (len(file_outputs) == len(torch_outputs) == len(ground_truths)) or not file_outputs:
         raise ConfigError("compare needs the same non-zero number of file outputs, PyTorch outputs and ground truths")
-    per = []
+    per: List[Dict[str, Any]] = []
     for i, (out, ref, gt) in enumerate(zip(file_outputs, torch_outputs, ground_truths)):
         finite = bool(np.all(np.isfinite(out)))
         per.append({"image": names[i] if names else str(i), "psnr_db": psnr_vs_reference(out, ref),

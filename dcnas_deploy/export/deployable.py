@@ -37,7 +37,7 @@ class Deployable(nn.Module):
             raise ConfigError(f"in-graph normalisation must be one of {list(NORM_MODES)}, got {norm!r} "
                               "('gt' needs the ground truth, so it cannot be part of a deployed graph)")
         subnet.eval()  # (a PT2E-quantized body's patched eval() returns None, so don't chain it)
-        self.subnet = subnet
+        self.subnet: Any = subnet  # a SubNet, or a PT2E-quantized body of one
         self.norm = norm
         self.nhwc = bool(nhwc)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -78,7 +78,7 @@ def _open_pair(spec: str, hr_size: HW):
     """(check dataset, calibration dataset or None, split note): val/train when available."""
     from dcnas_deploy.data.registry import open_dataset
 
-    kw = {"size": tuple(hr_size)} if spec.strip() == "synthetic" else {}
+    kw: Dict[str, Any] = {"size": tuple(hr_size)} if spec.strip() == "synthetic" else {}
     try:
         return open_dataset(spec, "val", **kw), open_dataset(spec, "train", **kw), "val/train splits"
     except ConfigError:

@@ -76,7 +76,8 @@ def render_table(rows: List[StatusRow], title: str, unit: str = ""):
     for col, justify in (("format", "left"), ("prec", "left"), ("status", "left"), ("MB", "right"),
                          ("PSNR dB", "right"), ("max|Δ|", "right"), (f"RMSE {unit}".strip(), "right"),
                          ("ΔRMSE%", "right"), ("ms", "right")):
-        table.add_column(col, justify=justify, no_wrap=col != "status", min_width=9 if col == "status" else None)
+        table.add_column(col, justify=justify,  # type: ignore[arg-type]  # the literals above
+                         no_wrap=col != "status", min_width=9 if col == "status" else None)
     for r in rows:
         table.add_row(r.format, r.precision, LABELS.get(r.status, r.status), _num(r.size_mb, ".2f"),
                       _num(r.psnr_db, ".1f"), _num(r.max_abs, ".2g"),

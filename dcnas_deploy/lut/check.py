@@ -47,8 +47,8 @@ def check_lut(path: Path | str, n: int, seed: int, protocol: Protocol = Protocol
                 s = lut.reference.speed(measure_arch_paired(space, arch, lut.reference.arch(), profile, protocol))
                 m = {"raw_ms": s.raw_ms, "normalised_ms": s.normalised_ms, "factor": s.factor}
             else:
-                raw = measure_arch(space, arch, profile, protocol).median_ms
-                m = {"raw_ms": raw, "normalised_ms": raw, "factor": 1.0}
+                raw_ms = measure_arch(space, arch, profile, protocol).median_ms
+                m = {"raw_ms": raw_ms, "normalised_ms": raw_ms, "factor": 1.0}
             if on_measured:
                 on_measured(key, m)
         rows.append(m)

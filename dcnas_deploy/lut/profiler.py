@@ -14,7 +14,7 @@ import datetime as _dt
 import statistics
 import time
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -127,6 +127,7 @@ def profile_device(profile: DeviceProfile, space: SearchSpace, out: Path, calibr
     lut = _open_lut(profile, space, Path(out), info, device_fingerprint(profile, info), protocol, force)
     already = float(lut.provenance.get("profiling_seconds", 0.0))
     ref = lut.reference
+    assert ref is not None  # _open_lut refuses a table without a reference network
 
     def at_s() -> float:
         return already + time.perf_counter() - started
@@ -146,6 +147,7 @@ def profile_device(profile: DeviceProfile, space: SearchSpace, out: Path, calibr
             ops = todo[i:i + chunk]
             timings = m.modules([op_model(op) for op in ops], progress=lambda n: progress("ops", n, len(todo)))
             after = ref.add(f"after ops {i + 1}-{i + len(ops)}", m.reference(), at_s())
+            assert before is not None  # set above whenever there is a chunk to measure
             local = (before + after) / 2.0  # the host's speed while this chunk ran
             for op, t in zip(ops, timings):
                 lut.ops[op.key] = t
@@ -198,7 +200,7 @@ def refit(lut: LUT, space: SearchSpace, records: List[dict]) -> Calibration:
     x = lut.net_tables(space).batch(genomes)
     y = np.array([record_normalised_ms(r, nominal) for r in records])
     a, b = fit_affine(x, y)
-    errors = prediction_errors(cross_validated(x, y), y)
+    errors: Dict[str, Any] = prediction_errors(cross_validated(x, y), y)
     errors["method"] = "5-fold cross-validation" if len(x) >= 3 else "in-sample (fewer than 3 networks)"
     errors["raw_sum_mape_pct"] = prediction_errors(sums, y)["mape_pct"]
     errors["target"] = "latency at the nominal speed (paired with the reference)" if nominal else "raw latency"
@@ -207,11 +209,13 @@ def refit(lut: LUT, space: SearchSpace, records: List[dict]) -> Calibration:
 
 def calibration_plot_path(lut: LUT) -> Path:
     """Scatter PNG saved next to the LUT."""
+    assert lut.path is not None  # a profiled table has been saved
     return lut.path.with_suffix(".calibration.png")
 
 
 def plot(lut: LUT) -> Path:
     """Calibration scatter (and, with a reference, its drift during profiling) next to the LUT."""
+    assert lut.calibration is not None  # called only for a calibrated table
     recs = lut.calibration.records
     nominal = lut.reference.nominal_ms if lut.reference and lut.reference.measurements else None
     x = lut.net_tables(lut.space()).batch(np.stack([Arch.from_hex(r["genome"]).array() for r in recs]))

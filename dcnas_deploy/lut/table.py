@@ -81,7 +81,7 @@ class Calibration:
 
     scale: float
     offset_ms: float
-    errors: Dict[str, float]
+    errors: Dict[str, Any]
     records: List[Dict[str, Any]] = field(default_factory=list)
     """One per measured architecture: genome hex, raw LUT sum, live-op count, end-to-end Timing."""
 
@@ -156,7 +156,7 @@ class LUT:
         """Write atomically (profiling saves after every chunk, so Ctrl-C loses at most one chunk)."""
         import yaml
 
-        p = Path(path or self.path)
+        p = Path(path or self.path)  # type: ignore[arg-type]  # a loaded or profiled table has a path
         ops = {}
         for k, t in sorted(self.ops.items()):
             ops[k] = t.to_dict()

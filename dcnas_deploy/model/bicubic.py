@@ -32,6 +32,8 @@ def phase_weights(scale: int) -> np.ndarray:
 class BicubicUpsample(nn.Module):
     """×scale bicubic upsampling of an N×C×h×w tensor, equal to PIL on float32 (borders included)."""
 
+    weight: torch.Tensor  # a buffer (register_buffer)
+
     def __init__(self, scale: int, channels: int = 1):
         super().__init__()
         self.scale, self.channels = int(scale), int(channels)

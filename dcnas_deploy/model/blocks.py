@@ -112,11 +112,11 @@ class Fusion(nn.Module):
 
     def forward(self, t: Optional[torch.Tensor], g: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
         if self.kind == "sum":
-            return t + g
+            return t + g  # type: ignore[operator]  # `sum` fuses two live inputs
         if self.kind == "target":
             return t
         if self.kind == "guide":
             return g
         if self.kind == "none":
             return None
-        return self.op(t, g)
+        return self.op(t, g)  # type: ignore[misc]  # set for concat_pw/attention

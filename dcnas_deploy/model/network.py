@@ -69,8 +69,8 @@ class GISRBody(nn.Module):
             fused = fuse(lv, feats.get(("target", lv)), feats.get(("guide", lv)))
             if fused is not None:
                 state = fused if state is None else state + fused
-            state = stage("decoder", lv, state)
-        return lr_up if state is None else self.head(state) + lr_up
+            state = stage("decoder", lv, state)  # type: ignore[arg-type]  # a live decoder level has input
+        return lr_up if state is None else self.head(state) + lr_up  # type: ignore[misc]  # head exists when level 0 decodes
 
 
 def check_inputs(space: SearchSpace, lr: torch.Tensor, guide: torch.Tensor) -> None:
@@ -82,4 +82,4 @@ def check_inputs(space: SearchSpace, lr: torch.Tensor, guide: torch.Tensor) -> N
     s = space.scale
     if guide.shape[2] != lr.shape[2] * s or guide.shape[3] != lr.shape[3] * s:
         raise ValueError(f"guide {tuple(guide.shape[2:])} must be ×{s} the LR {tuple(lr.shape[2:])}")
-    space.check_hr(tuple(guide.shape[2:]))
+    space.check_hr((guide.shape[2], guide.shape[3]))

@@ -142,6 +142,7 @@ def benchmark(path, profile: DeviceProfile, protocol: Protocol = Protocol(),
             if kind.build is not None:
                 paired = m.paired([kind.build(path, dict(options or {}))])[0]
             else:
+                assert kind.prepare is not None  # a kind without build has prepare
                 with tempfile.TemporaryDirectory(prefix="dcnas-bench-") as tmp:
                     paired = m.paired_files([kind.prepare(path, profile, Path(tmp))])[0]
         timing, host_speed = paired.candidate, lut.reference.speed(paired).to_dict()
@@ -150,6 +151,7 @@ def benchmark(path, profile: DeviceProfile, protocol: Protocol = Protocol(),
 
         timing = measure_modules(profile, [kind.build(path, dict(options or {}))], protocol)[0]
     else:
+        assert kind.prepare is not None  # a kind without build has prepare
         with tempfile.TemporaryDirectory(prefix="dcnas-bench-") as tmp:
             model_file = kind.prepare(path, profile, Path(tmp))
             timing = conn.measure([model_file], protocol)[0]

@@ -81,7 +81,7 @@ def _profile(preset, device: str, out: Path, calibrate: int, protocol, quick: bo
     committed = default_lut_path(safe_name(profile.name), space, folder=shipped_dir("luts"))
     lut, why = (None, "--quick runs measure their own table") if quick else reusable_lut(committed, profile, space)
     reused = lut is not None
-    if not reused:
+    if lut is None:  # not reused
         lut = profile_device(profile, space, default_lut_path(safe_name(profile.name), space, folder=out / "luts"),
                              calibrate=calibrate, protocol=protocol)
     lat = lut.batch_latency(space.sample_genomes(10000, seed=0), space)
@@ -94,7 +94,7 @@ def _profile(preset, device: str, out: Path, calibrate: int, protocol, quick: bo
                                  "p75": float(np.percentile(lat, 75))},
             "profiling_seconds": lut.provenance.get("profiling_seconds"), "host": lut.provenance.get("host", {}),
             "runtime": lut.provenance.get("runtime"), "runtime_version": lut.provenance.get("runtime_version"),
-            "scatter": str(lut.path.with_suffix(".calibration.png"))}
+            "scatter": str(lut.path.with_suffix(".calibration.png"))}  # type: ignore[union-attr]  # loaded or saved
 
 
 def _supernet(preset, out: Path) -> Dict[str, Any]:
@@ -102,6 +102,7 @@ def _supernet(preset, out: Path) -> Dict[str, Any]:
 
     run = out / "supernet"
     res = train_supernet(preset, run, resume=(run / "checkpoint.pt").is_file())
+    assert res is not None  # one process: rank 0's summary
     return {"run": str(run), "steps": res["steps"], "val_start": res["val_start"], "val_end": res["val_end"],
             "seconds": res["elapsed_s"]}
 
@@ -143,6 +144,7 @@ def _retrain(preset, out: Path) -> Dict[str, Any]:
     run = out / "final"
     summary = train_arch(Arch.from_yaml(out / "arch.yaml"), preset, run, init="supernet", supernet=out / "supernet",
                          resume=(run / "checkpoint.pt").is_file())
+    assert summary is not None  # one process: rank 0's summary
     return {k: v for k, v in summary.items() if isinstance(v, (int, float, str, dict, list))} | {
         "model": str(summary["model"])}
 

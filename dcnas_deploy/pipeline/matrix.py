@@ -184,9 +184,9 @@ def plot_matrix(matrix: Matrix, path: Path) -> Path:
     if not timed:
         raise ConfigError("nothing was timed, so there is no chart to draw")
     labels = [f"{r.device} · {r.input.format} {r.input.precision}" for r in timed]
-    med = [r.timing.median_ms for r in timed]
-    lo = [max(m - r.timing.p10_ms, 0.0) if math.isfinite(r.timing.p10_ms) else 0.0 for m, r in zip(med, timed)]
-    hi = [max(r.timing.p90_ms - m, 0.0) if math.isfinite(r.timing.p90_ms) else 0.0 for m, r in zip(med, timed)]
+    med = [r.timing.median_ms for r in timed]  # type: ignore[union-attr]  # timed rows have one
+    lo = [max(m - r.timing.p10_ms, 0.0) if math.isfinite(r.timing.p10_ms) else 0.0 for m, r in zip(med, timed)]  # type: ignore[union-attr]  # timed rows have one
+    hi = [max(r.timing.p90_ms - m, 0.0) if math.isfinite(r.timing.p90_ms) else 0.0 for m, r in zip(med, timed)]  # type: ignore[union-attr]  # timed rows have one
     fig = new_figure((7.5, 1.0 + 0.35 * len(timed)))
     ax = fig.subplots()
     ys = list(range(len(timed)))

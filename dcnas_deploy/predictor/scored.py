@@ -10,7 +10,7 @@ import csv
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence, Union
+from typing import Any, Dict, Iterable, List, Sequence, Union
 
 import numpy as np
 
@@ -68,7 +68,7 @@ def read_scored(path: Union[str, Path]) -> ScoredPaths:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"no scored paths at {p}")
-    cols = {k: [] for k in FIELDS}
+    cols: Dict[str, List[Any]] = {k: [] for k in FIELDS}
     with open(p, newline="") as f:
         reader = csv.DictReader(f)
         if tuple(reader.fieldnames or ()) != FIELDS:

@@ -114,7 +114,7 @@ class Backend:
 
     name: str
     precisions: Tuple[str, ...]
-    convert_fn: Callable[..., Path] = field(repr=False)
+    convert_fn: Callable[..., None] = field(repr=False)
     options: Mapping[str, Any] = field(default_factory=dict)
     """Known convert options and their defaults."""
 
@@ -168,7 +168,7 @@ def _companions(tmp: Path, path: Path) -> list:
 def _convert_onnx(module, example_inputs, path: Path, precision: str, opts: Dict[str, Any]) -> None:
     require("onnx", "onnx")
     names = input_names(module, example_inputs)
-    kwargs = dict(input_names=names, output_names=output_names(module, example_inputs))
+    kwargs: Dict[str, Any] = dict(input_names=names, output_names=output_names(module, example_inputs))
     if opts["opset"] is not None:
         kwargs["opset_version"] = int(opts["opset"])
     with quiet():
@@ -265,7 +265,7 @@ _TORCH_TIME_OPTIONS = {"threads": 2, "device": "cpu", "precision": "fp32"}
 def _eager_runner(module: torch.nn.Module, example_inputs: ExampleInputs, options: Optional[Mapping[str, Any]]
                   ) -> Tuple[Callable[[], object], Optional[Callable[[], None]]]:
     """(run once under inference_mode, sync) for an eager module with fixed threads, dtype and device."""
-    opts = dict(_TORCH_TIME_OPTIONS)
+    opts: Dict[str, Any] = dict(_TORCH_TIME_OPTIONS)
     unknown = sorted(set(options or {}) - set(opts))
     if unknown:
         raise ConfigError(f"unknown torch option(s) {unknown}; known: {sorted(opts)}")

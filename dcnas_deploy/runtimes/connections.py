@@ -104,7 +104,7 @@ def paired_from_turns(candidate: Sequence[Timing], reference: Sequence[Timing]) 
                         ci if ci != float("inf") else None, len(ratios))
 
 
-def connection_class(kind: str) -> type:
+def connection_class(kind: str) -> type[Connection]:
     """The Connection class for a kind (ConfigError for unknown kinds, DeviceError if its module is missing)."""
     if kind not in CONNECTIONS:
         raise ConfigError(f"unknown connection kind {kind!r}; known: {sorted(CONNECTIONS)}")

@@ -286,7 +286,7 @@ def _litert_interpreter_module():
         return require("ai_edge_litert.interpreter", "tflite")
     except DcnasError as exc:
         try:
-            import tflite_runtime.interpreter as tfl  # type: ignore
+            import tflite_runtime.interpreter as tfl
         except ImportError:
             raise exc from None
         return tfl

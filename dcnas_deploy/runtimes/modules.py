@@ -104,13 +104,13 @@ class Measurer:
     def reference(self) -> Timing:
         """The reference model timed alone."""
         if is_eager(self.profile):
-            return time_module(self._reference[0], self._reference[1], self._eager_options, self.protocol)
+            return time_module(self._reference[0], self._reference[1], self._eager_options, self.protocol)  # type: ignore[index]  # reference given
         return connect(self.profile).measure([self._reference_file()], self.protocol)[0]
 
     def paired_files(self, files: Sequence[Path]) -> List[PairedTiming]:
         """Model files of the profile's runtime, each in alternating turns with the reference (as a file)."""
         if is_eager(self.profile):  # files run through the torch runtime: the reference must be a file too
-            ref = self._convert(self._reference[0], self._reference[1], "reference")
+            ref = self._convert(self._reference[0], self._reference[1], "reference")  # type: ignore[index]  # reference given
         else:
             ref = self._reference_file()
         return connect(self.profile).measure_paired(list(files), ref, self.protocol)
@@ -119,7 +119,7 @@ class Measurer:
                ) -> List[PairedTiming]:
         """One PairedTiming per (module, inputs): alternating turns with the reference."""
         if is_eager(self.profile):
-            ref_module, ref_inputs = self._reference
+            ref_module, ref_inputs = self._reference  # type: ignore[misc]  # reference given
             out = []
             for module, inputs in items:
                 out.append(time_modules_paired(module, inputs, ref_module, ref_inputs, self._eager_options,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -11,6 +11,10 @@ from dcnas_deploy.costs import make_cost, parse_count, parse_latency
 from dcnas_deploy.errors import ConfigError
 from dcnas_deploy.space import CostTables, SearchSpace
 from dcnas_deploy.space.genes import FUSIONS, LEVELS, N_BLOCK_GENES
+
+if TYPE_CHECKING:
+    from dcnas_deploy.lut.table import LUT
+    from dcnas_deploy.runtimes.devices import DeviceProfile
 
 DEFAULT_DEVICE = "cpu"
 
@@ -23,9 +27,9 @@ class Constraint:
     budget: float
     tables: CostTables
     unit: str
-    device: Optional[object] = None
+    device: Optional[DeviceProfile] = None
     """DeviceProfile of a latency constraint (with the LUT's thread count): where the closed loop measures."""
-    lut: Optional[object] = None
+    lut: Optional[LUT] = None
     """The LUT behind a latency constraint (its reference network and host fingerprint)."""
 
     def format(self, value: float) -> str:
@@ -123,7 +127,7 @@ class Feasibility:
         """Bool (N,) — every budget met (and a real network, unless bicubic-only is allowed)."""
         budgets = np.array([c.budget for c in self.constraints])
         ok = (self.costs(genomes) <= budgets).all(axis=1)
-        return ok if self.allow_bicubic else ok & ~bicubic_only(genomes)
+        return ok if self.allow_bicubic else ok & ~bicubic_only(genomes)  # type: ignore[return-value]  # (N,) bool array
 
     def sample(self, n: int, rng: np.random.Generator, batch: int = 4096, max_batches: int = 50) -> np.ndarray:
         """Up to n distinct feasible genomes (half uniform, half size-diverse), bounded; raises if none exist.

@@ -5,11 +5,16 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence
 
 import numpy as np
 
 from dcnas_deploy.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dcnas_deploy.predictor.model import Predictor
+    from dcnas_deploy.presets import Preset
+    from dcnas_deploy.space import SearchSpace
 
 
 @dataclass
@@ -17,9 +22,9 @@ class SupernetInputs:
     """Fitness (validation RMSE with inherited weights), optional predictor scorer, preset, training space."""
 
     fitness: Callable[[np.ndarray], np.ndarray]
-    predictor: Optional[object]
-    preset: object
-    space: object
+    predictor: Optional[Predictor]
+    preset: Preset
+    space: SearchSpace
     run_dir: Path
     fitness_key: Dict[str, str] = field(default_factory=dict)
     """What the fitness depends on (checkpoint hash, validation data, metric) and its hash, `fitness_key`."""
@@ -28,7 +33,7 @@ class SupernetInputs:
         """Predictor scores under constraint τ (None when the run has no predictor)."""
         if self.predictor is None:
             return None
-        return lambda genomes: self.predictor.score(genomes, tau)
+        return lambda genomes: self.predictor.score(genomes, tau)  # type: ignore[union-attr]  # checked above
 
     def scorer_for(self, constraints: Sequence[Any]) -> Optional[Callable[[np.ndarray], np.ndarray]]:
         """Predictor scores at the τ that `predictor_tau` picks for these search constraints (None without one)."""

@@ -20,7 +20,7 @@ class Arch:
 
     __slots__ = ("genes", "meta")
 
-    def __init__(self, genes: Sequence[int], meta: Optional[Dict[str, Any]] = None):
+    def __init__(self, genes: Sequence[int] | np.ndarray, meta: Optional[Dict[str, Any]] = None):
         g = tuple(int(x) for x in genes)
         if len(g) != N_GENES:
             raise ConfigError(f"a genome has {N_GENES} genes, got {len(g)}")

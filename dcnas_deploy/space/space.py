@@ -228,10 +228,10 @@ class SearchSpace:
             seen.setdefault(op.key, op)
         for level in range(LEVELS):
             for choice in range(1, N_BLOCK_CHOICES):
-                op = self.block_op(level, choice, hr)
+                op = self.block_op(level, choice, hr)  # type: ignore[assignment]  # choice ≥ 1: never skip
                 seen.setdefault(op.key, op)
             for choice in range(N_FUSION_CHOICES):
-                op = self.fusion_op(level, choice, hr)
+                op = self.fusion_op(level, choice, hr)  # type: ignore[assignment]  # None checked below
                 if op is not None:
                     seen.setdefault(op.key, op)
         return list(seen.values())
@@ -252,7 +252,7 @@ class SearchSpace:
         for i in range(N_BLOCK_GENES):
             _, level, _ = block_position(i)
             for choice in range(1, N_BLOCK_CHOICES):
-                blocks[i, choice] = op_cost(self.block_op(level, choice, hr))
+                blocks[i, choice] = op_cost(self.block_op(level, choice, hr))  # type: ignore[arg-type]  # choice ≥ 1
         fusion = np.zeros((LEVELS, N_FUSION_CHOICES))
         for level in range(LEVELS):
             for choice in range(N_FUSION_CHOICES):

@@ -33,7 +33,7 @@ class Batch(NamedTuple):
         """The same batch on `device`."""
         return Batch(*(t.to(device, non_blocking=True) for t in self))
 
-    def __len__(self) -> int:  # type: ignore[override]
+    def __len__(self) -> int:
         return int(self.lr.shape[0])
 
 

@@ -50,6 +50,7 @@ class Dist:
             return np.asarray(genomes)
         buf = torch.zeros(count, n_genes, dtype=torch.int64)
         if self.is_main:
+            assert genomes is not None  # rank 0 passes its genomes
             buf[: len(genomes)] = torch.from_numpy(np.asarray(genomes, dtype=np.int64))
         buf = self._comm(buf)
         tdist.broadcast(buf, src=0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -32,7 +32,7 @@ class FitReport:
     heldout: Dict[str, float]
 
 
-def _run_state(run_dir: Path | str):
+def _run_state(run_dir: Path | str) -> Tuple[Any, Any, int]:
     """(supernet, preset, step) of a run, with the run's torch thread setting applied."""
     from dcnas_deploy.train.loop import setup_torch
     from dcnas_deploy.train.supernet import load_supernet_at
@@ -46,7 +46,7 @@ def fit_rows(run_dir: Path | str, step: int) -> ScoredPaths:
     """Rows scored by `predictor fit` at `step` (empty when none)."""
     p = Path(run_dir) / "scored_paths.csv"
     if not p.is_file():
-        return ScoredPaths(*(np.empty(0) for _ in range(6)), np.empty((0, 52), dtype=np.int64))
+        return ScoredPaths(*(np.empty(0) for _ in range(6)), np.empty((0, 52), dtype=np.int64))  # type: ignore[call-arg]
     rows = read_scored(p)
     return rows.where((rows.source == "fit") & (rows.step == step))
 

@@ -41,6 +41,7 @@ class ArchTrainer(RunTrainer):
             return zero_head(SubNet(self.space, self.arch), self.preset.training.zero_head)
         from dcnas_deploy.train.supernet import load_supernet
 
+        assert self.supernet is not None  # check_inputs requires it for init != scratch
         net, _ = load_supernet(self.supernet)  # its space was checked against the preset by check_inputs
         return net.materialize(self.arch)
 
@@ -75,7 +76,8 @@ class ArchTrainer(RunTrainer):
                 "steps": self.total, "init": self.init, **{k: float(v) for k, v in self.last_val.items()}}
         if self.supernet is not None:
             meta["supernet"] = str(self.supernet)
-        return save_model(self.run.model_path, self.net.cpu() if self.device.type != "cpu" else self.net, meta)
+        return save_model(self.run.model_path, self.net.cpu() if self.device.type != "cpu" else self.net,  # type: ignore[arg-type]
+                          meta)  # self.net is build_model()'s SubNet
 
 
 def check_inputs(arch: Arch, preset: Preset, init: str, supernet: Optional[Path | str]) -> None:

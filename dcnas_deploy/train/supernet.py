@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -27,6 +27,9 @@ from dcnas_deploy.train.evaluate import evaluate_paths, masked_l1
 from dcnas_deploy.train.rundir import RunDir
 from dcnas_deploy.train.sampling import ConstraintSampler
 from dcnas_deploy.train.trainer import RunTrainer, check_data, validation_set, zero_head  # noqa: F401 (re-export)
+
+if TYPE_CHECKING:
+    from dcnas_deploy.predictor import Predictor
 
 PROBE_PATHS = 8
 # Stream ids of the per-step generators: np.random.default_rng([seed, STREAM, step]).
@@ -60,7 +63,7 @@ class SupernetTrainer(RunTrainer):
     def setup(self) -> None:
         self.sampler = ConstraintSampler.for_preset(self.preset)
         self.probe = self.space.sample_genomes(PROBE_PATHS, np.random.default_rng([self.seed, _PROBE]))
-        self.predictor = None
+        self.predictor: Optional[Predictor] = None  # rank 0's, once fitted
         self.predictor_ready = False
 
     def build_model(self) -> Supernet:
@@ -104,6 +107,7 @@ class SupernetTrainer(RunTrainer):
         from dcnas_deploy.predictor.fit import fit_predictor
 
         p = self.preset.predictor
+        assert self.predictor is not None  # fitted on rank 0 only, which alone calls this
         fit_predictor(self.predictor, genomes, taus, scores, loss=p.loss, margin=p.margin, epochs=epochs,
                       batch_paths=p.batch_paths, lr=p.lr, weight_decay=p.weight_decay,
                       seed=int(np.random.default_rng([self.seed, _FIT, step]).integers(2 ** 31)))
@@ -136,6 +140,7 @@ class SupernetTrainer(RunTrainer):
         scores = self.score_paths(draw.genomes)
         self._pending["force_log"] = True
         if self.dist.is_main:
+            assert self.predictor is not None  # rank 0 holds it once the warm-up fitted it
             if len(draw.genomes) >= 3:
                 self._pending["pred_kendall"] = rank_metrics(self.predictor.score(draw.genomes, tau), scores)["kendall"]
             self._fit(step, draw.genomes, tau, scores, self.preset.predictor.refresh_epochs)
@@ -165,6 +170,7 @@ class SupernetTrainer(RunTrainer):
         if self.dist.is_main:
             tau, source = self.sampler.draw_tau(rng)
             draw = self.sampler.sample_under(tau, sa.m, rng, source)
+            assert self.predictor is not None  # rank 0 holds it once the warm-up fitted it
             top = np.argsort(-self.predictor.score(draw.genomes, tau), kind="stable")[: sa.k]
             chosen = draw.genomes[np.resize(top, sa.k)]  # fewer candidates than k: repeat the best
             self._pending.update(tau=tau, cost=float(draw.costs[top].mean()))

@@ -8,7 +8,7 @@ Subclasses provide the model, one training step, validation and their extra chec
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -29,7 +29,10 @@ def validation_set(preset: Preset, device: torch.device | str = "cpu") -> List[B
                                preset.training.seed, d.noise_level, d.real_lr)]
 
 
-def zero_head(net: torch.nn.Module, enabled: bool = True) -> torch.nn.Module:
+_M = TypeVar("_M", bound=torch.nn.Module)
+
+
+def zero_head(net: _M, enabled: bool = True) -> _M:
     """Zero the output conv: the network then starts as exactly lr_up (its global residual) on every path.
 
     Measured on the demo preset (one fixed architecture, 300 steps): default init ended at val L1 0.0348,
