@@ -38,7 +38,8 @@ class Upsampler(Protocol):
     name: str
     scale: int
 
-    def __call__(self, lr: np.ndarray, guide: np.ndarray) -> np.ndarray:
+    def __call__(self, lr: np.ndarray, guide: np.ndarray, zero_is_hole: bool = True) -> np.ndarray:
+        """`zero_is_hole=False` for targets whose 0 is a value (thermal, saliency)."""
         ...
 
 
