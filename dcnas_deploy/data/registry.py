@@ -18,7 +18,7 @@ from dcnas_deploy.errors import ConfigError, DcnasError
 
 SPLITS = ("train", "val", "test", "all")
 
-_BUILTIN_MODULES = ("synthetic", "middlebury", "nyu", "rgbdd", "folder")
+_BUILTIN_MODULES = ("synthetic", "middlebury", "nyu", "rgbdd", "folder", "thermal", "pbvs", "saliency")
 
 
 class Dataset:

@@ -13,7 +13,7 @@ invalid bands (0) on one side of depth jumps (projector shadow) and random missi
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
@@ -213,9 +213,41 @@ def _sensor_effects(rng, depth: np.ndarray) -> np.ndarray:
     return out.astype(F32)
 
 
+class SceneLayers(NamedTuple):
+    """Every per-pixel layer of one rendered scene (the inputs other modalities are built from)."""
+
+    guide: np.ndarray
+    """H×W×3 float32 colour image in [0, 1] (shading, albedo, noise)."""
+    depth: np.ndarray
+    """H×W float32 z-depth in metres (0 = hole when rendered with sensor effects)."""
+    ids: np.ndarray
+    """H×W int16 surface ids: 0..4 = floor, ceiling, back, left, right wall; 5 + j = object j."""
+    normals: np.ndarray
+    """H×W×3 float32 world-space unit normals (y grows downwards)."""
+    albedo: np.ndarray
+    """H×W×3 float32 texture colour before shading."""
+    uv: np.ndarray
+    """H×W×2 float32 surface coordinates in metres that the textures were evaluated at."""
+    points: np.ndarray
+    """H×W×3 float32 world-space hit points (camera at the origin) of the noise-free geometry."""
+    scene: dict
+    """The scene description: room, cam, light, objects (with their textures), walls."""
+
+
+PLANES = ("floor", "ceiling", "back", "left", "right")
+"""Room surfaces in surface-id order (ids 0..4); object j has id len(PLANES) + j."""
+
+
 def render_scene(seed: Union[int, np.random.SeedSequence], size: Union[int, Tuple[int, int]] = 256,
                  sensor: bool = False) -> Tuple[np.ndarray, np.ndarray]:
     """Render one scene: (guide H×W×3 float32 in [0,1], depth H×W float32 metres; 0 = hole if sensor)."""
+    layers = render_layers(seed, size, sensor)
+    return layers.guide, layers.depth
+
+
+def render_layers(seed: Union[int, np.random.SeedSequence], size: Union[int, Tuple[int, int]] = 256,
+                  sensor: bool = False) -> SceneLayers:
+    """Render one scene with all its per-pixel layers (guide and depth equal render_scene's)."""
     h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     if h < 8 or w < 8:
         raise ConfigError(f"synthetic scene size must be at least 8×8, got {h}×{w}")
@@ -265,6 +297,7 @@ def render_scene(seed: Union[int, np.random.SeedSequence], size: Union[int, Tupl
     px, py, pz = (dx * depth).ravel(), (dy * depth).ravel(), (dz * depth).ravel()
     normal = np.zeros((h * w, 3), dtype=F32)
     albedo = np.zeros((h * w, 3), dtype=F32)
+    uv = np.zeros((h * w, 2), dtype=F32)
     plane_normals = {"floor": (0, -1, 0), "ceiling": (0, 1, 0), "back": (0, 0, -1), "left": (1, 0, 0),
                      "right": (-1, 0, 0)}
     side = pz - F32(room["back"] / 2)  # centre side-wall coordinates so posters land on the visible part
@@ -280,6 +313,7 @@ def render_scene(seed: Union[int, np.random.SeedSequence], size: Union[int, Tupl
             normal[idx] = plane_normals[name]
             a, b = plane_coords[name]
             albedo[idx] = _pattern(sc["walls"][name], a[idx], b[idx])
+            uv[idx, 0], uv[idx, 1] = a[idx], b[idx]
             continue
         ob = sc["objects"][k - n_planes]
         qx, qy, qz = px[idx] - ob["c"][0], py[idx] - ob["c"][1], pz[idx] - ob["c"][2]
@@ -306,6 +340,7 @@ def render_scene(seed: Union[int, np.random.SeedSequence], size: Union[int, Tupl
         normal[idx] = n
         tex = sc["walls"]["back"] if ob["camouflage"] else ob["tex"]  # a depth edge without a colour edge
         albedo[idx] = _pattern(tex, a, b)
+        uv[idx, 0], uv[idx, 1] = a, b
 
     lambert = np.clip(normal @ sc["light"].astype(F32), 0, None)
     ambient = F32(rng.uniform(0.25, 0.45))
@@ -313,33 +348,34 @@ def render_scene(seed: Union[int, np.random.SeedSequence], size: Union[int, Tupl
     guide = albedo.reshape(h, w, 3) * shade[..., None]
     guide += rng.standard_normal(guide.shape, dtype=F32) * F32(0.008)
     guide = np.clip(guide, 0, 1).astype(F32)
-    depth = depth.astype(F32)
-    if sensor:
-        depth = _sensor_effects(rng, depth)
-    return guide, depth
+    clean = depth.astype(F32)
+    depth = _sensor_effects(rng, clean) if sensor else clean
+    points = np.stack([px, py, pz], 1).reshape(h, w, 3).astype(F32)
+    return SceneLayers(guide, depth, ids, normal.reshape(h, w, 3), albedo.reshape(h, w, 3), uv.reshape(h, w, 2),
+                       points, sc)
 
 
 # --------------------------------------------------------------------------------------------
 # dataset
 # --------------------------------------------------------------------------------------------
 
-class SyntheticDataset(Dataset):
-    """`n` procedural scenes of `size`; scene i of a split is seeded by (seed, split, i)."""
+class ProceduralDataset(Dataset):
+    """`n` procedural samples of `size`; sample i of a split is seeded by (seed, split, i). Subclasses render."""
+
+    name = "synthetic"
 
     def __init__(self, split: str = "test", n: Optional[int] = None, size: Union[int, Tuple[int, int]] = 256,
-                 seed: int = 0, sensor: bool = False):
+                 seed: int = 0):
         self.split = check_split(split)
         self.n = DEFAULT_COUNTS[split] if n is None else int(n)
         if self.n < 1:
-            raise ConfigError(f"synthetic dataset needs n ≥ 1, got {self.n}")
+            raise ConfigError(f"{self.name} dataset needs n ≥ 1, got {self.n}")
         if int(seed) < 0:
-            raise ConfigError(f"synthetic dataset needs seed ≥ 0, got {seed}")
+            raise ConfigError(f"{self.name} dataset needs seed ≥ 0, got {seed}")
         dims = (size, size) if isinstance(size, int) else tuple(size)
         if min(dims) < 8:
             raise ConfigError(f"synthetic scene size must be at least 8×8, got {dims[0]}×{dims[1]}")
-        self.size, self.seed, self.sensor = size, int(seed), bool(sensor)
-        self.name = "synthetic"
-        self.protocol = get_protocol("metres")
+        self.size, self.seed = size, int(seed)
 
     def __len__(self) -> int:
         return self.n
@@ -348,13 +384,25 @@ class SyntheticDataset(Dataset):
         """The seed of scene `index` (distinct per split, reproducible across runs and machines)."""
         return np.random.SeedSequence([self.seed, SPLIT_IDS[self.split], index])
 
+
+class SyntheticDataset(ProceduralDataset):
+    """`n` procedural RGB-D scenes of `size`; scene i of a split is seeded by (seed, split, i)."""
+
+    def __init__(self, split: str = "test", n: Optional[int] = None, size: Union[int, Tuple[int, int]] = 256,
+                 seed: int = 0, sensor: bool = False):
+        super().__init__(split, n, size, seed)
+        self.sensor = bool(sensor)
+        self.protocol = get_protocol("metres")
+
     def load(self, index: int) -> Sample:
         guide, depth = render_scene(self.seed_of(index), self.size, self.sensor)
         return Sample(f"synthetic_{self.split}_{index:05d}", guide, depth, None, "m")
 
 
-def _parse_options(text: Optional[str]) -> Dict[str, object]:
-    """'24' or 'n=24,size=320x240,seed=1,sensor=1' → keyword arguments."""
+def parse_options(text: Optional[str], prefix: str = "synthetic",
+                  keys: Tuple[str, ...] = ("n", "size", "seed", "sensor")) -> Dict[str, object]:
+    """'24' or 'n=24,size=320x240,seed=1[,sensor=1]' → keyword arguments for a `prefix:` spec."""
+    example = f"{prefix}:n=24,size=256,seed=0" + (",sensor=1" if "sensor" in keys else "")
     if not text:
         return {}
     if text.isdigit():
@@ -363,8 +411,8 @@ def _parse_options(text: Optional[str]) -> Dict[str, object]:
     for part in text.split(","):
         key, sep, val = part.partition("=")
         key = key.strip()
-        if not sep or key not in ("n", "size", "seed", "sensor"):
-            raise ConfigError(f"bad synthetic option {part!r}; use e.g. synthetic:n=24,size=256,seed=0,sensor=1")
+        if not sep or key not in keys:
+            raise ConfigError(f"bad {prefix} option {part!r}; use e.g. {example}")
         try:
             if key == "size":
                 dims = [int(x) for x in val.lower().split("x")]
@@ -376,9 +424,13 @@ def _parse_options(text: Optional[str]) -> Dict[str, object]:
             else:
                 out[key] = int(val)
         except ValueError:
-            raise ConfigError(f"bad synthetic option {part!r}: expected an integer value, e.g. "
-                              f"synthetic:n=24,size=256x256,seed=0") from None
+            raise ConfigError(f"bad {prefix} option {part!r}: expected an integer value, e.g. "
+                              f"{prefix}:n=24,size=256x256,seed=0") from None
     return out
+
+
+def _parse_options(text: Optional[str]) -> Dict[str, object]:
+    return parse_options(text, "synthetic")
 
 
 def _check_options(text: Optional[str]) -> None:
