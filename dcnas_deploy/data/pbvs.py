@@ -118,7 +118,8 @@ class ThermalPairDataset(FilePairDataset):
         return Sample(p.name, guide, thermal, None, self.units, zero_is_hole=False)
 
 
-@register_dataset("thermal", "thermal:PATH (PBVS guided thermal SR: 8-bit thermal + visible pairs by stem; 0–255)")
+@register_dataset("thermal", "thermal:PATH (PBVS guided thermal SR: 8-bit thermal + visible pairs by stem; 0–255)",
+                  task="thermal")
 def open_thermal(path: Optional[str], split: str = "test", **kw) -> Dataset:
     """PBVS guided-track pairs: test = the validation folder, val = 100 drawn from train, train = the rest."""
     reject_unknown("thermal", kw)

@@ -94,7 +94,7 @@ def _check_options(text: Optional[str]) -> None:
 
 @register_dataset("saliency-synthetic",
                   "saliency-synthetic[:n=24,size=256,seed=0] (procedural rooms, foreground objects salient; 0–1)",
-                  check=_check_options)
+                  check=_check_options, task="saliency")
 def open_saliency_synthetic(path: Optional[str], split: str = "test", **kw) -> Dataset:
     """Procedural saliency scenes; options from the spec text and/or keywords (n, size, seed)."""
     opts = parse_options(path, "saliency-synthetic", _KEYS)
@@ -141,7 +141,7 @@ class SaliencyPairDataset(FilePairDataset):
 
 
 @register_dataset("saliency", "saliency:PATH (DUT-OMRON: DUT-OMRON-image/*.jpg + pixelwiseGT-new-PNG/*.png; 0–1)",
-                  published={"test": 5168, "all": 5168})
+                  published={"test": 5168, "all": 5168}, task="saliency")
 def open_saliency(path: Optional[str], split: str = "test", **kw) -> Dataset:
     """DUT-OMRON image/mask pairs (evaluation only: 'test' and 'all' are every image)."""
     reject_unknown("saliency", kw)

@@ -249,7 +249,7 @@ def _check_options(text: Optional[str]) -> None:
 
 @register_dataset("thermal-synthetic",
                   "thermal-synthetic[:n=24,size=256,seed=0] (procedural RGB-T rooms, 8-bit thermal counts; 0–255)",
-                  check=_check_options)
+                  check=_check_options, task="thermal")
 def open_thermal_synthetic(path: Optional[str], split: str = "test", **kw) -> Dataset:
     """Procedural RGB-T scenes; options from the spec text and/or keywords (n, size, seed)."""
     opts = parse_options(path, "thermal-synthetic", _KEYS)
