@@ -32,9 +32,7 @@ def read_gray8(path: os.PathLike | str, what: str, advice: str = "") -> np.ndarr
         raise DcnasError(f"{what} {path} is {kind} image; expected 8-bit grey (0–255){advice}")
     if mode == "P":
         raise DcnasError(f"{what} {path} is a palette (colour-mapped) image; expected 8-bit grey (0–255)")
-    if mode == "1":
-        img = img.convert("L")
-    arr = np.asarray(img)
+    arr = np.asarray(img.convert("L") if mode == "1" else img)
     if mode in ("LA", "La"):
         arr = arr[..., 0]
     elif arr.ndim == 3:

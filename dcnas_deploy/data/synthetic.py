@@ -13,7 +13,7 @@ invalid bands (0) on one side of depth jumps (projector shadow) and random missi
 from __future__ import annotations
 
 import math
-from typing import Dict, NamedTuple, Optional, Tuple, Union
+from typing import Any, Dict, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
@@ -400,14 +400,14 @@ class SyntheticDataset(ProceduralDataset):
 
 
 def parse_options(text: Optional[str], prefix: str = "synthetic",
-                  keys: Tuple[str, ...] = ("n", "size", "seed", "sensor")) -> Dict[str, object]:
+                  keys: Tuple[str, ...] = ("n", "size", "seed", "sensor")) -> Dict[str, Any]:
     """'24' or 'n=24,size=320x240,seed=1[,sensor=1]' → keyword arguments for a `prefix:` spec."""
     example = f"{prefix}:n=24,size=256,seed=0" + (",sensor=1" if "sensor" in keys else "")
     if not text:
         return {}
     if text.isdigit():
         return {"n": int(text)}
-    out: Dict[str, object] = {}
+    out: Dict[str, Any] = {}
     for part in text.split(","):
         key, sep, val = part.partition("=")
         key = key.strip()
@@ -429,7 +429,7 @@ def parse_options(text: Optional[str], prefix: str = "synthetic",
     return out
 
 
-def _parse_options(text: Optional[str]) -> Dict[str, object]:
+def _parse_options(text: Optional[str]) -> Dict[str, Any]:
     return parse_options(text, "synthetic")
 
 

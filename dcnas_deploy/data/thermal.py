@@ -26,7 +26,7 @@ child of the seed.
 """
 from __future__ import annotations
 
-from typing import Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
@@ -58,7 +58,7 @@ class ThermalScene(NamedTuple):
     """H×W float32 surface temperature in °C after heat diffusion."""
     material: np.ndarray
     """H×W int16 material ids: the surface ids, plus len(materials) − 1 for window glass when present."""
-    materials: List[Dict[str, object]]
+    materials: List[Dict[str, Any]]
     """Per material id: kind, temperature (°C), emissivity, conductivity class, camouflage flag."""
     layers: SceneLayers
 
@@ -69,10 +69,10 @@ def _child_seed(seed: Union[int, np.random.SeedSequence]) -> np.random.SeedSeque
     return np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, _THERMAL_STREAM))
 
 
-def _materials(rng: np.random.Generator, sc: dict, ambient: float) -> Tuple[List[Dict[str, object]], str]:
+def _materials(rng: np.random.Generator, sc: dict, ambient: float) -> Tuple[List[Dict[str, Any]], str]:
     """Materials of the room planes and objects (surface-id order) and the exterior wall's name."""
     exterior = ("back", "left", "right")[int(rng.integers(3))]
-    mats: List[Dict[str, object]] = []
+    mats: List[Dict[str, Any]] = []
     for name in PLANES:
         if name == "floor":
             t, eps = ambient - rng.uniform(0.0, 1.5), rng.uniform(0.92, 0.96)
@@ -157,8 +157,8 @@ def _camera(rng: np.random.Generator, radiance: np.ndarray, ambient_k: float) ->
     yy, xx = np.mgrid[0:h, 0:w].astype(F32)
     r2 = ((yy - (h - 1) / 2) ** 2 + (xx - (w - 1) / 2) ** 2) / (((h - 1) / 2) ** 2 + ((w - 1) / 2) ** 2)
     counts = counts * (1.0 - rng.uniform(0.03, 0.12) * r2)
-    counts += rng.normal(0.0, rng.uniform(0.3, 1.5), w)[None, :]  # column offsets (readout amplifiers)
-    counts += rng.normal(0.0, rng.uniform(0.1, 0.6), h)[:, None]
+    counts += np.asarray(rng.normal(0.0, rng.uniform(0.3, 1.5), w))[None, :]  # column offsets (readout amplifiers)
+    counts += np.asarray(rng.normal(0.0, rng.uniform(0.1, 0.6), h))[:, None]
     counts += rng.standard_normal((h, w)) * rng.uniform(0.5, 1.5)
     return np.clip(np.rint(counts), 0, 255).astype(F32)
 
