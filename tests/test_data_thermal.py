@@ -1,8 +1,6 @@
 """Scene layers, the procedural RGB-T generator and the PBVS thermal loader (tiny files written here)."""
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -15,16 +13,22 @@ from dcnas_deploy.errors import ConfigError, DcnasError
 
 RNG = np.random.default_rng(7)
 
-# sha256(guide bytes + depth bytes)[:16] of render_scene before render_layers was factored out of it
-RENDER_HASHES = [((0, 64, False), "31d1c5a3e7c1442a"), ((1, (48, 80), False), "d28088e0808e71ad"),
-                 ((7, 96, True), "6ab56cd865126374"), ((123, 40, True), "e6b8baece8856491"),
-                 ((np.random.SeedSequence([0, 2, 3]), 64, False), "190f362f2f99f3ee")]
+# Sums of render_scene's guide and depth (float64) and its hole count, taken from the renderer before
+# render_layers was factored out of it (the bytes were identical on the machine that refactored it). Sums, not
+# hashes: numpy's float32 sin/exp may differ in the last bit between instruction sets (CI runs on other CPUs).
+RENDER_SUMS = [((0, 64, False), 3355.283067362383, 13322.120520353317, 0),
+               ((1, (48, 80), False), 3605.0735841207206, 15619.316732645035, 0),
+               ((7, 96, True), 6470.620074808598, 38917.69717717171, 814),
+               ((123, 40, True), 1197.4510328695178, 3313.325047135353, 356),
+               ((np.random.SeedSequence([0, 2, 3]), 64, False), 2440.0717090731487, 13571.541902065277, 0)]
 
 
-@pytest.mark.parametrize("args,digest", RENDER_HASHES)
-def test_render_scene_unchanged_bit_for_bit(args, digest):
+@pytest.mark.parametrize("args,guide_sum,depth_sum,holes", RENDER_SUMS)
+def test_render_scene_unchanged_by_the_refactor(args, guide_sum, depth_sum, holes):
     guide, depth = render_scene(*args)
-    assert hashlib.sha256(guide.tobytes() + depth.tobytes()).hexdigest()[:16] == digest
+    assert float(guide.astype(np.float64).sum()) == pytest.approx(guide_sum, rel=1e-6)
+    assert float(depth.astype(np.float64).sum()) == pytest.approx(depth_sum, rel=1e-6)
+    assert abs(int((depth == 0).sum()) - holes) <= 2  # a hole band edge may move by one ulp-decided pixel
 
 
 def test_render_layers_are_consistent():
