@@ -98,7 +98,7 @@ def _read_png(path: Path) -> Tuple[np.ndarray, BandFormat]:
         raise DcnasError(f"{path} is a 16-bit colour PNG, which Pillow reads as 8-bit (losing the low byte); "
                          "save the bands as .tif (tifffile) or .npy instead")
     try:
-        img = Image.open(path)
+        img: Image.Image = Image.open(path)
         img.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DcnasError(f"{path} cannot be read as a PNG image ({exc})") from None

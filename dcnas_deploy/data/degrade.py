@@ -29,7 +29,7 @@ def _box_fraction(mask: np.ndarray, size_hw: Tuple[int, int]) -> np.ndarray:
     from PIL import Image
 
     img = Image.fromarray(mask.astype(np.float32), mode="F")
-    return np.asarray(img.resize((size_hw[1], size_hw[0]), Image.BOX), dtype=np.float32)
+    return np.asarray(img.resize((size_hw[1], size_hw[0]), Image.Resampling.BOX), dtype=np.float32)
 
 
 def resize_depth(depth: np.ndarray, size_hw: Tuple[int, int], zero_is_hole: bool = True) -> np.ndarray:

@@ -130,7 +130,7 @@ def evaluate(upsampler: Callable, dataset: Dataset, scale: int, *, noise_level: 
     """
     real_lr = use_real_lr and dataset.has_real_lr
     check_real_lr(real_lr, int(scale), real_lr_mode, real_lr_any_scale)
-    name = model_name or getattr(upsampler, "name", type(upsampler).__name__)
+    name = str(model_name or getattr(upsampler, "name", type(upsampler).__name__))
     from dcnas_deploy.tasks import get_task
 
     task = get_task(getattr(dataset, "task", "depth"))

@@ -42,13 +42,14 @@ def pair_by_stem(depth_files: List[Path], guide_files: List[Path], where: Path,
     guides: Dict[str, Path] = {}
     for g in guide_files:
         guides.setdefault(g.stem, g)
-    pairs, missing = [], []
+    pairs: List[Tuple[str, Path, Path]] = []
+    missing: List[Tuple[Path, str]] = []
     for d in depth_files:
-        g = guides.get(d.stem)
-        if g is None:
+        guide = guides.get(d.stem)
+        if guide is None:
             missing.append((d, f"{guide_dir / d.stem}{{{','.join(GUIDE_SUFFIXES)}}}"))
         else:
-            pairs.append((d.stem, d, g))
+            pairs.append((d.stem, d, guide))
     if missing:
         raise _unmatched_error("depth files", missing, where)
     return pairs

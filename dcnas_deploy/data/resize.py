@@ -13,7 +13,7 @@ def pil_bicubic(img: np.ndarray, size_hw: Tuple[int, int]) -> np.ndarray:
     arr = np.asarray(img, dtype=np.float32)
     h, w = int(size_hw[0]), int(size_hw[1])
     if arr.ndim == 2:
-        return np.array(Image.fromarray(arr, mode="F").resize((w, h), Image.BICUBIC), dtype=np.float32)  # writable
+        return np.array(Image.fromarray(arr, mode="F").resize((w, h), Image.Resampling.BICUBIC), dtype=np.float32)  # writable
     if arr.ndim == 3:
         return np.stack([pil_bicubic(arr[..., c], (h, w)) for c in range(arr.shape[-1])], axis=-1)
     raise ValueError(f"expected an H×W or H×W×C array, got shape {arr.shape}")
