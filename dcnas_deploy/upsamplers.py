@@ -53,22 +53,26 @@ def guide_band_count(guide: np.ndarray) -> int:
     return 1 if len(shape) == 2 else shape[2] if len(shape) == 3 else 0
 
 
-def check_pair(lr: np.ndarray, guide: np.ndarray, scale: int, guide_bands: int | Sequence[int] = GUIDE_BANDS) -> None:
-    """Raise DcnasError unless lr is h×w and guide is (scale·h)×(scale·w) with `guide_bands` bands (1 or 3).
+def check_pair(lr: np.ndarray, guide: np.ndarray, scale: int, guide_bands: int | Sequence[int] = GUIDE_BANDS,
+               lr_bands: int = 1) -> None:
+    """Raise DcnasError unless lr is h×w (h×w×C for C = lr_bands > 1) and guide is (scale·h)×(scale·w) with
+    `guide_bands` bands (1 or 3).
 
     A one-band guide may be H×W or H×W×1; a three-band one is H×W×3.
     """
     lr, guide = np.asarray(lr), np.asarray(guide)
     allowed = (int(guide_bands),) if isinstance(guide_bands, (int, np.integer)) else tuple(guide_bands)
-    if lr.ndim != 2:
+    if lr_bands == 1 and lr.ndim != 2:
         raise DcnasError(f"LR depth must be a single-channel h×w array, got shape {lr.shape}")
+    if lr_bands > 1 and (lr.ndim != 3 or lr.shape[2] != lr_bands):
+        raise DcnasError(f"LR target must be h×w×{lr_bands} ({lr_bands} bands), got shape {lr.shape}")
     if guide_band_count(guide) not in allowed:
         if allowed == (3,):
             raise DcnasError(f"guide must be an H×W×3 RGB array, got shape {guide.shape}")
         if allowed == (1,):
             raise DcnasError(f"guide must be a one-band H×W or H×W×1 array, got shape {guide.shape}")
         raise DcnasError(f"guide must be H×W or H×W×1 (grey) or H×W×3 (RGB), got shape {guide.shape}")
-    h, w = lr.shape
+    h, w = lr.shape[:2]
     if guide.shape[:2] != (h * scale, w * scale):
         raise DcnasError(f"guide is {guide.shape[0]}×{guide.shape[1]} but the LR is {h}×{w}; at ×{scale} the guide "
                          f"must be exactly {h * scale}×{w * scale} (mod-crop the guide or pick the right scale)")
@@ -80,6 +84,8 @@ class BaseUpsampler:
     name = "base"
     needs_gt = False
     """True when the upsampler also needs the ground truth (`hr=` keyword: 'gt' normalisation)."""
+    target_bands = 1
+    """Bands the method takes at once; a classical (one-band) method runs an h×w×C target band by band."""
 
     def __init__(self, scale: int, guide_bands: int = 3):
         if int(scale) != scale or scale < 1:
@@ -93,7 +99,12 @@ class BaseUpsampler:
     def __call__(self, lr: np.ndarray, guide: np.ndarray, zero_is_hole: bool = True, **kw) -> np.ndarray:
         from dcnas_deploy.data.holes import fill_holes
 
-        check_pair(lr, guide, self.scale, getattr(self, "guide_bands", 3))
+        lr = np.asarray(lr)
+        if lr.ndim == 3 and self.target_bands == 1:  # multi-band target, one-band method: each band on its own
+            hr = kw.pop("hr", None)
+            return np.stack([self(lr[..., c], guide, zero_is_hole, **kw,
+                                  **({"hr": hr[..., c]} if hr is not None else {})) for c in range(lr.shape[2])], -1)
+        check_pair(lr, guide, self.scale, getattr(self, "guide_bands", 3), self.target_bands)
         g = np.asarray(guide, dtype=np.float32)
         if g.ndim == 2:  # grey H×W -> H×W×1: `upsample` always sees H×W×C
             g = g[..., None]
@@ -216,11 +227,17 @@ def _parse_params(text: str) -> Dict[str, object]:
     return params
 
 
-def create_upsampler(spec: str, scale: int, **params) -> Upsampler:
-    """An upsampler from a name ('bicubic', 'jbu:sigma_range=0.05') or a model file path."""
+def create_upsampler(spec: str, scale: int, *, guide_bands: Optional[int] = None, **params) -> Upsampler:
+    """An upsampler from a name ('bicubic', 'jbu:sigma_range=0.05') or a model file path.
+
+    `guide_bands` (the task's guide band count) applies to named methods unless their spec sets it; a model
+    file knows its own.
+    """
     name, _, rest = str(spec).partition(":")
     if name in _NAMED:
         merged = {**_parse_params(rest), **params}
+        if guide_bands is not None:
+            merged.setdefault("guide_bands", guide_bands)
         try:
             return _NAMED[name](scale, **merged)
         except ConfigError:

@@ -95,7 +95,9 @@ def test_bad_shapes_are_clear_errors():
     with pytest.raises(DcnasError, match=r"guide must be an H×W×3 RGB array, got shape \(48, 40\)"):
         up(lr, guide[..., 0])
     with pytest.raises(DcnasError, match="single-channel"):
-        up(np.stack([lr, lr], -1), guide)
+        up(lr[0], guide)
+    two = up(np.stack([lr, 2 * lr], -1), guide)  # a multi-band target goes band by band
+    assert two.shape == (48, 40, 2) and np.allclose(two[..., 1], 2 * two[..., 0], rtol=1e-5)
     with pytest.raises(DcnasError, match="no valid pixels"):
         up(np.zeros_like(lr), guide)
 

@@ -76,7 +76,10 @@ def evaluate_cmd(
         check_output_path(save_images, "--save-images", folder=True)
     dataset = open_dataset(data, split, protocol=protocol, limit=limit)
     check_real_lr(dataset.has_real_lr and not synthetic_lr, scale, real_lr, real_lr_any_scale)
-    upsamplers = [(spec, create_upsampler(spec, scale)) for spec in model]
+    from dcnas_deploy.tasks import get_task
+
+    bands = get_task(dataset.task).guide_channels
+    upsamplers = [(spec, create_upsampler(spec, scale, guide_bands=bands)) for spec in model]
     lr_note = f", real LR {real_lr}" if dataset.has_real_lr and not synthetic_lr else ""
     console.print(f"[bold]{dataset.describe()}[/] — ×{scale}" + (f", noise level {noise:g}" if noise else "") + lr_note)
     for note in dataset.notes:

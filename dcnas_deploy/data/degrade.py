@@ -35,8 +35,10 @@ def _box_fraction(mask: np.ndarray, size_hw: Tuple[int, int]) -> np.ndarray:
 def resize_depth(depth: np.ndarray, size_hw: Tuple[int, int], zero_is_hole: bool = True) -> np.ndarray:
     """PIL-bicubic resize of a target to `size_hw`, keeping holes as holes instead of smearing them.
 
-    Holes come back as 0 for depth and as NaN for tasks where 0 is a value.
+    Holes come back as 0 for depth and as NaN for tasks where 0 is a value. H×W×C targets go band by band.
     """
+    if np.ndim(depth) == 3:
+        return np.stack([resize_depth(depth[..., c], size_hw, zero_is_hole) for c in range(depth.shape[2])], axis=-1)
     holes = invalid_mask(depth, zero_is_hole)
     if not holes.any():
         return pil_bicubic(depth, size_hw)
@@ -53,7 +55,7 @@ def add_noise(lr: np.ndarray, hr: np.ndarray, noise_level: float, rng: np.random
     if noise_level == 0:
         return lr
     mm = minmax_of(hr, "ground truth", zero_is_hole)
-    sigma = math.sqrt(noise_level) / 255.0 * (mm.hi - mm.lo)
+    sigma = math.sqrt(noise_level) / 255.0 * (np.asarray(mm.hi) - np.asarray(mm.lo))  # one per band
     holes = invalid_mask(lr, zero_is_hole)
     noisy = np.clip(lr + rng.normal(0.0, sigma, lr.shape).astype(np.float32), mm.lo, mm.hi).astype(np.float32)
     noisy[holes] = lr[holes]

@@ -21,8 +21,10 @@ def invalid_mask(depth: np.ndarray, zero_is_hole: bool = True) -> np.ndarray:
 
 
 def fill_holes(depth: np.ndarray, what: str = "LR depth", zero_is_hole: bool = True) -> np.ndarray:
-    """Return a float32 copy of `depth` whose holes hold the nearest valid pixel's value."""
+    """Return a float32 copy of `depth` whose holes hold the nearest valid pixel's value (per band if H×W×C)."""
     d = np.asarray(depth, dtype=np.float32)
+    if d.ndim == 3:
+        return np.stack([fill_holes(d[..., c], f"{what} band {c}", zero_is_hole) for c in range(d.shape[2])], axis=-1)
     holes = invalid_mask(d, zero_is_hole)
     if not holes.any():
         return d.copy()

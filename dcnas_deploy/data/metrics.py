@@ -78,11 +78,18 @@ def psnr(pred: np.ndarray, gt: np.ndarray, protocol: EvalProtocol) -> float:
 
 
 def ssim(pred: np.ndarray, gt: np.ndarray, protocol: EvalProtocol) -> float:
-    """Structural similarity (Gaussian-window SSIM) averaged over valid GT pixels."""
+    """Structural similarity (Gaussian-window SSIM) averaged over valid GT pixels (and over bands if H×W×C)."""
+    p, g, v = _scored(pred, gt, protocol)
+    if p.ndim == 3:  # each band with its own data range when the protocol has no fixed peak
+        return float(np.mean([_ssim_band(p[..., c], g[..., c], v[..., c], _peak(g[..., c], v[..., c], protocol))
+                              for c in range(p.shape[2])]))
+    return _ssim_band(p, g, v, _peak(g, v, protocol))
+
+
+def _ssim_band(p: np.ndarray, g: np.ndarray, v: np.ndarray, peak: float) -> float:
+    """SSIM of one band in reported units (valid mask `v`, data range `peak`)."""
     from scipy.ndimage import gaussian_filter
 
-    p, g, v = _scored(pred, gt, protocol)
-    peak = _peak(g, v, protocol)
     if not v.all():  # holes would create fake structure: give them the nearest valid values first
         g = fill_holes(np.where(v, g, np.nan), "ground truth", False).astype(np.float64)
         p = np.where(v, p, g)

@@ -7,7 +7,7 @@ Both ignore holes (NaN/inf/0) when taking min and max.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 
@@ -19,29 +19,40 @@ NORM_MODES = ("gt", "lr")
 
 @dataclass(frozen=True)
 class MinMax:
-    """An affine map x → (x − lo) / (hi − lo) and its inverse; a flat image maps with span 1."""
+    """An affine map x → (x − lo) / (hi − lo) and its inverse; a flat image maps with span 1.
 
-    lo: float
-    hi: float
+    lo and hi are numbers for one band, or arrays of one value per band (the last axis of H×W×C images).
+    """
+
+    lo: Union[float, np.ndarray]
+    hi: Union[float, np.ndarray]
 
     @property
-    def span(self) -> float:
-        """hi − lo, or 1 for a constant image (so normalising never divides by zero)."""
-        s = self.hi - self.lo
-        return s if s > 0 else 1.0
+    def span(self) -> Union[float, np.ndarray]:
+        """hi − lo, or 1 for a constant image/band (so normalising never divides by zero)."""
+        if np.ndim(self.lo) == 0 and np.ndim(self.hi) == 0:
+            s = float(self.hi) - float(self.lo)
+            return s if s > 0 else 1.0
+        d = np.asarray(self.hi, np.float64) - np.asarray(self.lo, np.float64)
+        return np.where(d > 0, d, 1.0)
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Dataset units → normalised (float32)."""
-        return ((np.asarray(x, dtype=np.float32) - np.float32(self.lo)) / np.float32(self.span)).astype(np.float32)
+        lo, span = np.asarray(self.lo, np.float32), np.asarray(self.span, np.float32)
+        return ((np.asarray(x, dtype=np.float32) - lo) / span).astype(np.float32)
 
     def invert(self, y: np.ndarray) -> np.ndarray:
         """Normalised → dataset units (float32)."""
-        return (np.asarray(y, dtype=np.float32) * np.float32(self.span) + np.float32(self.lo)).astype(np.float32)
+        lo, span = np.asarray(self.lo, np.float32), np.asarray(self.span, np.float32)
+        return (np.asarray(y, dtype=np.float32) * span + lo).astype(np.float32)
 
 
 def minmax_of(depth: np.ndarray, what: str = "depth", zero_is_hole: bool = True) -> MinMax:
     """Min and max over the valid (non-hole) pixels of `depth` (zeros are holes when `zero_is_hole`)."""
     d = np.asarray(depth, dtype=np.float32)
+    if d.ndim == 3:  # one min/max per band
+        per = [minmax_of(d[..., c], f"{what} band {c}", zero_is_hole) for c in range(d.shape[2])]
+        return MinMax(np.array([m.lo for m in per], np.float64), np.array([m.hi for m in per], np.float64))
     valid = d[~invalid_mask(d, zero_is_hole)]
     if valid.size == 0:
         raise DcnasError(f"{what} has no valid pixels (all {'0/' if zero_is_hole else ''}NaN): cannot normalise it")

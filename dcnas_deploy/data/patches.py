@@ -36,7 +36,7 @@ def random_patch(sample: Sample, patch_size: int, scale: int, rng: np.random.Gen
     """One random training Triple of HR size patch_size×patch_size from `sample`."""
     if patch_size % scale:
         raise ConfigError(f"patch size {patch_size} must be a multiple of the scale {scale}")
-    H, W = sample.depth_hr.shape
+    H, W = sample.depth_hr.shape[:2]
     if H < patch_size or W < patch_size:
         raise DcnasError(f"sample {sample.name!r} is {H}×{W}, smaller than the {patch_size}×{patch_size} patch")
     if use_real_lr and sample.depth_lr is not None:

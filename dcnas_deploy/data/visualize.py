@@ -15,11 +15,18 @@ def save_comparison(path: os.PathLike | str, guide: np.ndarray, lr: np.ndarray, 
                     hr: Optional[np.ndarray], protocol: EvalProtocol, title: str = "") -> Path:
     """Write one comparison figure; depth panels share one colour range, holes are shown black.
 
-    Without a ground truth (`hr` None) only guide, LR and output are drawn.
+    Without a ground truth (`hr` None) only guide, LR and output are drawn. Multi-band targets are drawn as
+    their band mean, a one-band guide as grey.
     """
     import matplotlib
 
     from dcnas_deploy.figures import new_figure, save_png
+
+    lr, sr = _one_band(lr), _one_band(sr)
+    hr = _one_band(hr) if hr is not None else None
+    guide = np.asarray(guide)
+    if guide.ndim == 2 or guide.shape[2] == 1:
+        guide = np.repeat(guide.reshape(guide.shape[0], guide.shape[1], 1), 3, axis=2)
 
     ref = hr if hr is not None else sr
     holes = invalid_mask(ref, protocol.zero_is_hole)
@@ -53,3 +60,9 @@ def save_comparison(path: os.PathLike | str, guide: np.ndarray, lr: np.ndarray, 
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return save_png(fig, path)
+
+
+def _one_band(img: np.ndarray) -> np.ndarray:
+    """H×W as is; H×W×C as its band mean (NaN where any band is NaN)."""
+    a = np.asarray(img, np.float32)
+    return a.mean(axis=2) if a.ndim == 3 else a

@@ -37,11 +37,12 @@ def tile_starts(n: int, tile: int, overlap: int) -> List[int]:
 
 
 def _pad_edge(lr: np.ndarray, guide: np.ndarray, lr_hw: Tuple[int, int], scale: int):
-    h, w = lr.shape
+    h, w = lr.shape[:2]
     ph, pw = max(0, lr_hw[0] - h), max(0, lr_hw[1] - w)
     if not (ph or pw):
         return lr, guide
-    return (np.pad(lr, ((0, ph), (0, pw)), mode="edge"),
+    bands = ((0, 0),) * (lr.ndim - 2)
+    return (np.pad(lr, ((0, ph), (0, pw), *bands), mode="edge"),
             np.pad(guide, ((0, ph * scale), (0, pw * scale), (0, 0)), mode="edge"))
 
 
@@ -58,7 +59,7 @@ def _ramp(n: int, overlap: int) -> np.ndarray:
 def run_tiled(fn: TileFn, lr: np.ndarray, guide: np.ndarray, scale: int, tile_lr: Tuple[int, int],
               overlap_lr: Optional[int] = None) -> np.ndarray:
     """Run a fixed-geometry `fn(lr_tile, guide_tile)` over an image of any size (pad or tile, then blend)."""
-    h, w = lr.shape
+    h, w = lr.shape[:2]
     th, tw = tile_lr
     if (h, w) == (th, tw):
         return fn(lr, guide)
@@ -68,10 +69,12 @@ def run_tiled(fn: TileFn, lr: np.ndarray, guide: np.ndarray, scale: int, tile_lr
     ov = max(1, min(th, tw) // 4) if overlap_lr is None else int(overlap_lr)
     lr_p, guide_p = _pad_edge(lr, guide, (max(h, th), max(w, tw)), scale)
     H, W = lr_p.shape[0] * scale, lr_p.shape[1] * scale
-    acc, wsum = np.zeros((H, W), np.float64), np.zeros((H, W), np.float64)
+    acc, wsum = np.zeros((H, W, *lr.shape[2:]), np.float64), np.zeros((H, W, *lr.shape[2:]), np.float64)
     ys, xs = tile_starts(lr_p.shape[0], th, ov), tile_starts(lr_p.shape[1], tw, ov)
     weight = np.outer(_ramp(th * scale, ov * scale if len(ys) > 1 else 0),
                       _ramp(tw * scale, ov * scale if len(xs) > 1 else 0))
+    if lr.ndim == 3:
+        weight = weight[:, :, None]
     for y in ys:
         for x in xs:
             out = fn(lr_p[y:y + th, x:x + tw], guide_p[y * scale:(y + th) * scale, x * scale:(x + tw) * scale])
@@ -108,8 +111,10 @@ class ExportedFileUpsampler(BaseUpsampler):
         lr_shape, guide_shape = self._input_shapes()
         if self.layout == "NHWC":
             (lh, lw), (gh, gw) = lr_shape[1:3], guide_shape[1:3]
+            self.target_bands, self.guide_bands = int(lr_shape[3] or 1), int(guide_shape[3] or 3)
         else:
             (lh, lw), (gh, gw) = lr_shape[2:4], guide_shape[2:4]
+            self.target_bands, self.guide_bands = int(lr_shape[1] or 1), int(guide_shape[1] or 3)
         model_scale = int(meta.get("scale") or gh // lh)
         if model_scale != self.scale:
             raise ConfigError(f"{self.path.name} upsamples ×{model_scale} (LR {lh}×{lw} → {gh}×{gw}); "
@@ -125,21 +130,19 @@ class ExportedFileUpsampler(BaseUpsampler):
 
     def _guess_layout(self) -> str:
         shapes = [s.shape for s in self._session.inputs]
-        return "NHWC" if any(len(s) == 4 and s[-1] == 3 for s in shapes) else "NCHW"
+        # bands sit on the smaller of axes 1 and 3 (a guide has 1 or 3 bands, an image is larger than that)
+        return "NHWC" if any(len(s) == 4 and s[1] and s[3] and s[3] < s[1] for s in shapes) else "NCHW"
 
     def _run(self, lr: np.ndarray, guide: np.ndarray) -> np.ndarray:
         from dcnas_deploy.data.normalize import norm_stats
         from dcnas_deploy.export.pipeline import feeds_for
-        from dcnas_deploy.export.samples import graph_output_to_image
+        from dcnas_deploy.export.samples import graph_output_to_image, image_to_graph
 
         mm = norm_stats("lr", lr, zero_is_hole=False) if self.norm == "none" else None  # lr is hole-filled already
         x = mm.apply(lr) if mm is not None else lr
-        if self.layout == "NHWC":
-            a, b = x[None, :, :, None], guide[None]
-        else:
-            a, b = x[None, None], guide.transpose(2, 0, 1)[None]
-        a, b = np.ascontiguousarray(a, np.float32), np.ascontiguousarray(b, np.float32)
-        out = graph_output_to_image(self._session.run(feeds_for(self._session, a, b))[0])
+        nhwc = self.layout == "NHWC"
+        a, b = image_to_graph(x, nhwc), image_to_graph(guide, nhwc)
+        out = graph_output_to_image(self._session.run(feeds_for(self._session, a, b))[0], nhwc)
         return mm.invert(out) if mm is not None else out
 
     def upsample(self, lr: np.ndarray, guide: np.ndarray, **kw) -> np.ndarray:
@@ -162,6 +165,7 @@ class CheckpointUpsampler(BaseUpsampler):
         self.name = self.path.name
         self._module, self.meta = deployable_from_checkpoint(self.path, norm=norm)
         space = self._module.space
+        self.target_bands, self.guide_bands = int(space.target_channels), int(space.guide_channels)
         if int(space.scale) != self.scale:
             raise ConfigError(f"{self.path.name} was trained for ×{space.scale}; asked for ×{self.scale}")
         self._multiple = int(np.lcm(space.scale, 8)) // int(space.scale)
@@ -170,13 +174,14 @@ class CheckpointUpsampler(BaseUpsampler):
     def upsample(self, lr: np.ndarray, guide: np.ndarray, **kw) -> np.ndarray:
         import torch
 
-        h, w = lr.shape
+        from dcnas_deploy.export.samples import graph_output_to_image, image_to_graph
+
+        h, w = lr.shape[:2]
         m = self._multiple
         lr_p, g_p = _pad_edge(lr, guide, (-(-h // m) * m, -(-w // m) * m), self.scale)
         with torch.no_grad():
-            out = self._module(torch.from_numpy(np.ascontiguousarray(lr_p[None, None], np.float32)),
-                               torch.from_numpy(np.ascontiguousarray(g_p.transpose(2, 0, 1)[None], np.float32)))
-        return out.numpy()[0, 0][: h * self.scale, : w * self.scale]
+            out = self._module(torch.from_numpy(image_to_graph(lr_p)), torch.from_numpy(image_to_graph(g_p)))
+        return graph_output_to_image(out.numpy(), False)[: h * self.scale, : w * self.scale]
 
 
 @register_file_loader([".onnx", ".xml", ".tflite"])

@@ -119,7 +119,7 @@ def _torch_outputs(module: Deployable, data: ExportData) -> List[np.ndarray]:
         outs = []
         for t in data.check:
             lr, guide = graph_inputs(t, nhwc=False)
-            outs.append(module(torch.from_numpy(lr), torch.from_numpy(guide)).numpy()[0, 0])
+            outs.append(graph_output_to_image(module(torch.from_numpy(lr), torch.from_numpy(guide)).numpy(), False))
     return outs
 
 
@@ -229,7 +229,7 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
                 outs = []
                 for t in data.check:
                     lr, guide = graph_inputs(t, nhwc)
-                    outs.append(graph_output_to_image(session.run(feeds_for(session, lr, guide))[0]))
+                    outs.append(graph_output_to_image(session.run(feeds_for(session, lr, guide))[0], nhwc))
                 result = compare(outs, torch_out, gts, data.protocol, names)
                 verdict = settings.gates.judge(result, precision)
                 row.psnr_db, row.max_abs = result.psnr_db, result.max_abs

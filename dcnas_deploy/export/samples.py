@@ -123,16 +123,26 @@ def load_export_data(spec: str, hr_size: HW, scale: int, n_check: int = 8, n_cal
 
 def graph_inputs(triple: Triple, nhwc: bool = False) -> Tuple[np.ndarray, np.ndarray]:
     """(lr, guide) as float32 batch-of-one arrays in the graph's layout (NCHW, or NHWC)."""
-    lr = np.asarray(triple.lr, np.float32)
-    guide = np.asarray(triple.guide, np.float32)
-    if nhwc:
-        return np.ascontiguousarray(lr[None, :, :, None]), np.ascontiguousarray(guide[None])
-    return np.ascontiguousarray(lr[None, None]), np.ascontiguousarray(guide.transpose(2, 0, 1)[None])
+    return image_to_graph(triple.lr, nhwc), image_to_graph(triple.guide, nhwc)
 
 
-def graph_output_to_image(out: np.ndarray) -> np.ndarray:
-    """A 1×1×H×W or 1×H×W×1 output as an H×W float32 image."""
+def image_to_graph(img: np.ndarray, nhwc: bool = False) -> np.ndarray:
+    """An H×W or H×W×C image as a contiguous float32 batch of one: 1×C×H×W (NCHW) or 1×H×W×C (NHWC)."""
+    a = np.asarray(img, np.float32)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    return np.ascontiguousarray(a[None] if nhwc else a.transpose(2, 0, 1)[None])
+
+
+def graph_output_to_image(out: np.ndarray, nhwc: Optional[bool] = None) -> np.ndarray:
+    """A 1×C×H×W or 1×H×W×C output as an H×W (C = 1) or H×W×C float32 image.
+
+    `nhwc` says the layout; None guesses it (the smaller of axes 1 and 3 holds the bands).
+    """
     arr = np.asarray(out, dtype=np.float32)
-    if arr.ndim != 4 or arr.shape[0] != 1 or 1 not in (arr.shape[1], arr.shape[3]):
-        raise DcnasError(f"model output has shape {arr.shape}; expected 1×1×H×W or 1×H×W×1")
-    return arr[0, 0] if arr.shape[1] == 1 else arr[0, :, :, 0]
+    if arr.ndim != 4 or arr.shape[0] != 1:
+        raise DcnasError(f"model output has shape {arr.shape}; expected 1×C×H×W or 1×H×W×C")
+    if nhwc is None:
+        nhwc = arr.shape[3] < arr.shape[1]
+    img = arr[0] if nhwc else arr[0].transpose(1, 2, 0)
+    return img[..., 0] if img.shape[2] == 1 else img

@@ -22,7 +22,7 @@ _VAL_STREAM = 7_777  # distinguishes the validation crops' seeds from training s
 
 
 class Batch(NamedTuple):
-    """Normalised tensors: lr N×1×h×w, guide N×3×H×W in [0,1], hr N×1×H×W, mask N×1×H×W (valid GT)."""
+    """Normalised tensors: lr N×C×h×w, guide N×G×H×W in [0,1], hr N×C×H×W, mask N×C×H×W (valid GT)."""
 
     lr: torch.Tensor
     guide: torch.Tensor
@@ -81,12 +81,17 @@ def normalise_triples(triples: Sequence[Triple], mode: str) -> Batch:
         lr = fill_holes(t.lr, f"LR of {t.name}", t.zero_is_hole)
         mm = norm_stats(mode, lr, t.hr, t.zero_is_hole)
         valid = ~invalid_mask(t.hr, t.zero_is_hole)
-        lrs.append(mm.apply(lr))
-        hrs.append(np.where(valid, mm.apply(np.nan_to_num(t.hr)), 0.0).astype(np.float32))
-        masks.append(valid)
-        guides.append(np.asarray(t.guide, dtype=np.float32).transpose(2, 0, 1))
-    return Batch(torch.from_numpy(np.stack(lrs)[:, None].copy()), torch.from_numpy(np.stack(guides).copy()),
-                 torch.from_numpy(np.stack(hrs)[:, None].copy()), torch.from_numpy(np.stack(masks)[:, None].copy()))
+        lrs.append(_chw(mm.apply(lr)))
+        hrs.append(_chw(np.where(valid, mm.apply(np.nan_to_num(t.hr)), 0.0).astype(np.float32)))
+        masks.append(_chw(valid))
+        guides.append(_chw(np.asarray(t.guide, dtype=np.float32)))
+    return Batch(torch.from_numpy(np.stack(lrs).copy()), torch.from_numpy(np.stack(guides).copy()),
+                 torch.from_numpy(np.stack(hrs).copy()), torch.from_numpy(np.stack(masks).copy()))
+
+
+def _chw(a: np.ndarray) -> np.ndarray:
+    """H×W → 1×H×W; H×W×C → C×H×W."""
+    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
 
 
 @dataclass
