@@ -15,7 +15,9 @@ from typing import Dict, List, Optional, Tuple
 
 from dcnas_deploy.errors import ConfigError
 
-HIGHER_IS_BETTER = {"rmse": False, "mae": False, "psnr": True, "ssim": True, "fmax": True}
+HIGHER_IS_BETTER = {"rmse": False, "mae": False, "psnr": True, "ssim": True, "fmax": True,
+                    "sam": False, "ergas": False, "scc": True, "q": True, "q2n": True,
+                    "d_lambda": False, "d_s": False, "qnr": True}
 """Every metric the toolchain computes and whether a larger value is better."""
 
 
@@ -47,6 +49,8 @@ class Task:
     """Dataset spec of the embedded procedural data for the task."""
     degradation: str = "PIL bicubic HR→LR (a = −0.5) on float32, after mod-crop"
     normalisation: str = "per band: min–max of each LR band (spec §1 'lr' mode), inverted on the output"
+    target_band_choices: Tuple[int, ...] = ()
+    """Other target band counts the task also takes (pan-sharpening: 4 or 8); empty = target_channels only."""
 
     @property
     def headline(self) -> str:
@@ -59,9 +63,11 @@ class Task:
 
     def check_bands(self, target_channels: int, guide_channels: int, what: str) -> None:
         """ConfigError naming both when `what` has band counts other than the task's."""
-        if (int(target_channels), int(guide_channels)) != (self.target_channels, self.guide_channels):
+        targets = self.target_band_choices or (self.target_channels,)
+        if int(target_channels) not in targets or int(guide_channels) != self.guide_channels:
+            want = " or ".join(str(t) for t in targets)
             raise ConfigError(f"{what} has a {target_channels}-band target and a {guide_channels}-band guide, but "
-                              f"task {self.name!r} wants a {self.target_channels}-band {self.target} target and a "
+                              f"task {self.name!r} wants a {want}-band {self.target} target and a "
                               f"{self.guide_channels}-band guide ({self.guide})")
 
 
