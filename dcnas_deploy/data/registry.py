@@ -18,7 +18,8 @@ from dcnas_deploy.errors import ConfigError, DcnasError
 
 SPLITS = ("train", "val", "test", "all")
 
-_BUILTIN_MODULES = ("synthetic", "middlebury", "nyu", "rgbdd", "folder", "thermal", "pbvs", "saliency")
+_BUILTIN_MODULES = ("synthetic", "middlebury", "nyu", "rgbdd", "folder", "thermal", "pbvs", "saliency",
+                    "multispectral", "pansharpen_files")
 
 
 class Dataset:
