@@ -108,3 +108,10 @@ register_task(Task(
     "saliency", "RGB-guided saliency map SR (paper §IV-C; DUT-OMRON layout, ×8)", "saliency", 1, 3, "RGB in [0, 1]",
     "0-1 (saliency probability)", (0.0, 1.0), False, "saliency", ("fmax", "mae", "psnr", "ssim"), CLASSICAL,
     "saliency-synthetic"))
+register_task(Task(
+    "pansharpening", "pan-sharpening: multispectral target, panchromatic guide (paper §IV-D)", "multispectral", 4, 1,
+    "PAN in [0, 1] (DN / sensor max)", "DN (sensor digital numbers)", None, False, "pansharpening",
+    ("psnr", "ssim", "sam", "ergas", "scc", "q", "q2n"), ("bicubic", "brovey", "gihs", "gs", "gsa", "mtf-glp"),
+    "pansharpening-synthetic",
+    degradation="Wald: per-band Gaussian blur matched to the sensor's MTF gain at Nyquist, then decimation",
+    target_band_choices=(4, 8)))

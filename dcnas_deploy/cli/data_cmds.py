@@ -145,56 +145,87 @@ def _guide_for(guide, lr_shape, scale: Optional[int]):
 
 def upsample_cmd(
     model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
-    depth: Path = typer.Option(..., "--target", "--depth", help="Low-resolution target (depth, thermal or saliency "
-                                                                "map): 16/8-bit PNG, .npy, .pfm or float TIFF."),
-    rgb: Path = typer.Option(..., "--rgb", help="High-resolution RGB guide (PNG/JPEG/...)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Output depth (.png keeps the input PNG's bit depth; "
-                                                             ".npy/.pfm float32)."),
+    depth: Path = typer.Option(..., "--target", "--depth", help="Low-resolution target: depth (16/8-bit PNG, .npy, "
+                                                                ".pfm, float TIFF), or for other tasks any band "
+                                                                "count (PNG, TIFF, .npy)."),
+    rgb: Path = typer.Option(..., "--guide", "--rgb", help="High-resolution guide: RGB (PNG/JPEG/...), or the "
+                                                           "task's band count (a grey PAN for pan-sharpening)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output (.png keeps the input PNG's bit depth; "
+                                                             ".npy/.pfm/.tif float32)."),
     scale: Optional[int] = typer.Option(None, "--scale", "-s", parser=Number(int, min=1, max=64),
                                         help="Upsampling factor; default: guide size / LR size."),
     preview: Optional[Path] = typer.Option(None, "--preview", help="Also write a side-by-side PNG (guide/LR/output)."),
-    task: str = typer.Option("depth", "--task", help="depth | thermal | saliency: decides which pixels are holes "
-                                                     "(depth: 0 and NaN; thermal/saliency: NaN only)."),
+    task: str = typer.Option("depth", "--task", help="depth | thermal | saliency | pansharpening: decides the bands "
+                                                     "and which pixels are holes (depth: 0 and NaN; others: NaN)."),
 ) -> None:
-    """Upsample your own LR target with an HR RGB guide; writes it in the input's units and format."""
+    """Upsample your own LR target with an HR guide; writes it in the input's units and format."""
     import numpy as np
 
     from dcnas_deploy.data.holes import invalid_mask
-    from dcnas_deploy.data.io import check_depth_output, read_depth_file, read_guide, write_depth
     from dcnas_deploy.fileio import check_output_path
     from dcnas_deploy.tasks import get_task
     from dcnas_deploy.upsamplers import create_upsampler
 
-    zero_is_hole = get_task(task).zero_is_hole
+    t = get_task(task)
     inputs = [depth, rgb, Path(model) if Path(model).suffix else None]
-    check_output_path(output, "--output", suffixes=(".png", ".npy", ".pfm"), inputs=inputs)
+    suffixes = (".png", ".npy", ".pfm") if t.name == "depth" else (".png", ".npy", ".tif", ".tiff")
+    check_output_path(output, "--output", suffixes=suffixes, inputs=inputs)
     if preview is not None:
         check_output_path(preview, "--preview", suffixes=(".png",), inputs=[*inputs, output])
-    lr, fmt = read_depth_file(depth)
-    check_depth_output(output, fmt if output.suffix.lower() == ".png" else None)
-    guide = read_guide(rgb)
+    lr, write = _read_target(depth, output, t)
+    from dcnas_deploy.data.io import read_guide
+
+    guide = read_guide(rgb, bands=t.guide_channels)
     full = guide.shape[:2]
-    guide, s = _guide_for(guide, lr.shape, scale)
+    guide, s = _guide_for(guide, lr.shape[:2], scale)
     if guide.shape[:2] != full:
         console.print(f"note: guide cropped from {full[0]}×{full[1]} to {guide.shape[0]}×{guide.shape[1]} "
                       f"(= ×{s} the LR {lr.shape[0]}×{lr.shape[1]})")
-    holes = int(invalid_mask(lr, zero_is_hole).sum())
+    holes = int(invalid_mask(lr, t.zero_is_hole).sum())
     if holes:
-        console.print(f"note: {holes} LR pixels are holes ({'0/' if zero_is_hole else ''}NaN); they are filled "
+        console.print(f"note: {holes} LR pixels are holes ({'0/' if t.zero_is_hole else ''}NaN); they are filled "
                       "from the nearest valid pixel")
-    up = create_upsampler(model, s)
-    sr = up(lr, guide) if zero_is_hole else up(lr, guide, zero_is_hole=False)
-    out_fmt = fmt if output.suffix.lower() == ".png" else None
-    write_depth(output, sr, out_fmt)
+    up = create_upsampler(model, s, guide_bands=t.guide_channels)
+    sr = up(lr, guide) if t.zero_is_hole else up(lr, guide, zero_is_hole=False)
+    write(sr)
     valid = sr[np.isfinite(sr)]
-    console.print(f"wrote {output} ({sr.shape[0]}×{sr.shape[1]}, ×{s} with {model}; depth "
-                  f"{valid.min():.4g}–{valid.max():.4g} in the input's units)")
+    console.print(f"wrote {output} ({sr.shape[0]}×{sr.shape[1]}{'' if sr.ndim == 2 else f'×{sr.shape[2]}'}, ×{s} "
+                  f"with {model}; {t.target} {valid.min():.4g}–{valid.max():.4g} in the input's units)")
     if preview is not None:
         from dcnas_deploy.data.protocols import get_protocol
         from dcnas_deploy.data.visualize import save_comparison
 
         save_comparison(preview, guide, lr, sr, None, get_protocol("raw"), f"{model} ×{s}")
         console.print(f"wrote {preview}")
+
+
+def _read_target(path: Path, output: Path, task):
+    """(LR target, writer of the result): depth via the depth readers, other tasks via N-band files.
+
+    Checks that the output can hold the result before any work (bit depth, band count).
+    """
+    if task.name == "depth":
+        from dcnas_deploy.data.io import check_depth_output, read_depth_file, write_depth
+
+        lr, fmt = read_depth_file(path)
+        out_fmt = fmt if output.suffix.lower() == ".png" else None
+        check_depth_output(output, out_fmt)
+        return lr, lambda sr: write_depth(output, sr, out_fmt)
+    from dcnas_deploy.data.bands import check_bands_output, read_bands, write_bands
+    from dcnas_deploy.errors import DcnasError
+
+    cube, in_fmt = read_bands(path)
+    bands = cube.shape[2]
+    allowed = task.target_band_choices or (task.target_channels,)
+    if bands not in allowed:
+        raise DcnasError(f"{path} has {bands} band(s) ({in_fmt.describe()}); a {task.name} target has "
+                         f"{' or '.join(map(str, allowed))}")
+    same_kind = output.suffix.lower() == in_fmt.suffix or (output.suffix.lower() in (".tif", ".tiff")
+                                                           and in_fmt.suffix in (".tif", ".tiff"))
+    band_fmt = in_fmt if same_kind else None
+    check_bands_output(output, bands, band_fmt)
+    lr = cube[..., 0] if bands == 1 else cube
+    return lr, lambda sr: write_bands(output, sr, band_fmt)
 
 
 def register(app: typer.Typer) -> None:

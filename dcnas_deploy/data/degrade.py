@@ -47,6 +47,14 @@ def resize_depth(depth: np.ndarray, size_hw: Tuple[int, int], zero_is_hole: bool
     return out
 
 
+def mtf_degrade(hr: np.ndarray, scale: int, sensor: str) -> np.ndarray:
+    """Wald's reduced-resolution LR: per-band blur matched to `sensor`'s MTF gains, then decimation."""
+    from dcnas_deploy.data.wald import degrade_ms, ms_gains
+
+    bands = 1 if hr.ndim == 2 else hr.shape[2]
+    return degrade_ms(hr, scale, ms_gains(sensor, bands))
+
+
 def add_noise(lr: np.ndarray, hr: np.ndarray, noise_level: float, rng: np.random.Generator,
               zero_is_hole: bool = True) -> np.ndarray:
     """Add the paper's Gaussian noise to `lr` (σ = √level/255 of the GT range), clipped to the GT range."""
@@ -90,6 +98,8 @@ def make_triple(sample: Sample, scale: int, *, noise_level: float = 0.0, use_rea
     if real:
         lr, guide = real_lr_inputs(np.asarray(sample.depth_lr, dtype=np.float32), guide, scale, hr.shape,
                                    real_lr_mode)
+    elif sample.degradation.startswith("mtf:"):
+        lr = mtf_degrade(hr, scale, sample.degradation[4:])
     else:
         lr = resize_depth(hr, (h, w), sample.zero_is_hole)
     if noise_level:

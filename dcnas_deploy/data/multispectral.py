@@ -263,12 +263,13 @@ class PansharpeningSyntheticDataset(ProceduralDataset):
         self.sensor, self.bands = _check_sensor(sensor, bands)
         self.max_dn = 2 ** SENSOR_BITS[self.sensor] - 1
         self.units = f"DN ({SENSOR_BITS[self.sensor]}-bit)"
-        self.protocol = get_protocol("raw")
+        self.protocol = get_protocol("pansharpening")
 
     def load(self, index: int) -> Sample:
         sc = render_multispectral(self.seed_of(index), self.size, self.bands, self.sensor)
         guide = (sc.pan / F32(sc.max_dn))[..., None]
-        return Sample(f"pansharpening_{self.split}_{index:05d}", guide, sc.ms, None, self.units, zero_is_hole=False)
+        return Sample(f"pansharpening_{self.split}_{index:05d}", guide, sc.ms, None, self.units, zero_is_hole=False,
+                      degradation=f"mtf:{self.sensor}")
 
 
 _KEYS = ("n", "size", "seed", "bands")

@@ -96,7 +96,7 @@ class PanCollectionDataset(Dataset):
             raise ConfigError(f"pancollection max must be ≥ 1 (the sensor's largest DN), got {max_value}")
         self.max_dn = int(max_value)
         self.units = _units(self.max_dn)
-        self.protocol = get_protocol("raw")
+        self.protocol = get_protocol("pansharpening")
         try:
             with h5py.File(path, "r") as f:
                 shapes = {k: tuple(f[k].shape) for k in ("gt", "ms", "lms", "pan") if k in f}
@@ -247,7 +247,7 @@ class GeoTiffPanDataset(Dataset):
         self.root, self.split, self.bits = root, split, int(bits)
         self.max_dn = 2 ** self.bits - 1
         self.units = _units(self.max_dn)
-        self.protocol = get_protocol("raw")
+        self.protocol = get_protocol("pansharpening")
         self.pairs = _tiff_pairs(root)
         first = self.pairs[0]
         scales = {}
@@ -289,7 +289,8 @@ class GeoTiffPanDataset(Dataset):
         guide = np.clip(pan, 0, None) / F32(self.max_dn)
         if self.full_resolution:
             return Sample(p.name, guide, bicubic_up(ms, self.scale), ms, self.units, zero_is_hole=False)
-        return Sample(p.name, guide, ms, None, self.units, zero_is_hole=False)
+        return Sample(p.name, guide, ms, None, self.units, zero_is_hole=False,
+                      degradation=f"mtf:{'gaofen2' if self.bits == 10 else 'worldview'}")
 
 
 def _check_geotiff(rest: Optional[str]) -> None:

@@ -56,5 +56,5 @@ def random_patch(sample: Sample, patch_size: int, scale: int, rng: np.random.Gen
     guide = sample.guide[y:y + patch_size, x:x + patch_size]
     if augment:
         hr, guide = _augment([hr, guide], rng)
-    crop = Sample(sample.name, guide, hr, None, sample.units, sample.zero_is_hole)
+    crop = Sample(sample.name, guide, hr, None, sample.units, sample.zero_is_hole, sample.degradation)
     return make_triple(crop, scale, noise_level=noise_level, use_real_lr=False, rng=rng)

@@ -53,6 +53,9 @@ register_protocol(EvalProtocol("thermal", 0, 1.0, "0-255", 255.0,
 register_protocol(EvalProtocol("saliency", 0, 1.0, "0-1", 1.0,
                                "saliency maps in [0, 1], no crop; max F-measure (β² = 0.3) and MAE",
                                zero_is_hole=False))
+register_protocol(EvalProtocol("pansharpening", 0, 1.0, "DN", None,
+                               "multispectral DN, no crop; PSNR/SSIM over each image's range; SAM, ERGAS, SCC, Q, "
+                               "Q2n (reduced resolution) or D_λ, D_s, QNR (full resolution)", zero_is_hole=False))
 
 
 def get_protocol(name: str) -> EvalProtocol:

@@ -20,6 +20,8 @@ class Sample:
     """Target units as a word: 'm', 'mm', '0-255', or '' when unknown."""
     zero_is_hole: bool = True
     """The task's hole policy: True for depth (0 = no measurement), False when 0 is a value."""
+    degradation: str = "bicubic"
+    """How HR becomes LR: 'bicubic' (PIL, the published GISR protocol) or 'mtf:SENSOR' (Wald's protocol)."""
 
     @property
     def shape(self) -> tuple:

@@ -61,7 +61,7 @@ def fit_to_geometry(sample: Sample, hr_size: HW, rng: Optional[np.random.Generat
         top, left = int(rng.integers(0, h - H + 1)), int(rng.integers(0, w - W + 1))
     crop = (slice(top, top + H), slice(left, left + W))
     return Sample(f"{sample.name}@{top},{left}", np.ascontiguousarray(guide[crop]),
-                  np.ascontiguousarray(depth[crop]), None, sample.units, sample.zero_is_hole)
+                  np.ascontiguousarray(depth[crop]), None, sample.units, sample.zero_is_hole, sample.degradation)
 
 
 def to_triple(sample: Sample, scale: int) -> Triple:

@@ -71,6 +71,15 @@ def open_split(spec: str, split: str, what: str, cache: int = 0) -> Dataset:
     return CachedDataset(ds, cache) if cache else ds
 
 
+def check_sample_bands(dataset: Dataset, target_channels: int, guide_channels: int, what: str) -> None:
+    """ConfigError naming both when the first sample's bands differ from the network's (one sample is read)."""
+    s = dataset[0]
+    found = (1 if s.depth_hr.ndim == 2 else int(s.depth_hr.shape[2]), 1 if s.guide.ndim == 2 else int(s.guide.shape[2]))
+    if found != (int(target_channels), int(guide_channels)):
+        raise ConfigError(f"{what} has a {found[0]}-band target and a {found[1]}-band guide; the preset's space "
+                          f"wants {target_channels} and {guide_channels} (space.target_channels/guide_channels)")
+
+
 def normalise_triples(triples: Sequence[Triple], mode: str) -> Batch:
     """Stack triples into a normalised Batch (lr holes filled with the nearest valid LR pixel)."""
     from dcnas_deploy.data.holes import fill_holes, invalid_mask

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from dcnas_deploy.presets import Preset
-from dcnas_deploy.train.batches import Batch, TrainStream, open_split, validation_batches
+from dcnas_deploy.train.batches import Batch, TrainStream, check_sample_bands, open_split, validation_batches
 from dcnas_deploy.train.distributed import Dist, init_distributed
 from dcnas_deploy.train.loop import Progress, Timer, make_optimizer, make_scheduler, run_steps, setup_torch
 from dcnas_deploy.train.rundir import CsvLog, Events, RunDir, capture_rng, restore_rng, seed_everything
@@ -48,9 +48,9 @@ def zero_head(net: _M, enabled: bool = True) -> _M:
 
 def check_data(preset: Preset) -> None:
     """Open the training and validation splits so that a spec that doesn't resolve fails before any write."""
-    d = preset.data
-    open_split(d.spec, d.train_split, "training")
-    open_split(d.val_spec or d.spec, d.val_split, "validation")
+    d, s = preset.data, preset.space
+    for spec, split, what in ((d.spec, d.train_split, "training"), (d.val_spec or d.spec, d.val_split, "validation")):
+        check_sample_bands(open_split(spec, split, what), s.target_channels, s.guide_channels, f"{what} data {spec!r}")
 
 
 class RunTrainer:
