@@ -30,7 +30,9 @@ from dcnas_deploy.space import Arch
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--task", required=True, choices=("thermal", "saliency"))
+    ap.add_argument("--task", required=True, choices=("thermal", "saliency", "pansharpening"))
+    ap.add_argument("--preset", help="default: thermal-x8, saliency-x8 or pansharpening-x4")
+    ap.add_argument("--scale", type=int, help="evaluation scale (default: the preset's)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--depth-too", action="store_true", help="also train the found arch on depth and apply it")
@@ -43,7 +45,7 @@ def main() -> None:
     from dcnas_deploy.tasks import get_task
 
     task = get_task(args.task)
-    preset = load_preset(f"{args.task}-x8")
+    preset = load_preset(args.preset or ("pansharpening-x4" if args.task == "pansharpening" else f"{args.task}-x8"))
     space = preset.make_space()
     lut = find_lut(args.device, space)
     os.environ.setdefault("DCNAS_LUTS", str(lut.path.parent))
@@ -63,8 +65,10 @@ def main() -> None:
             "retrain-depth", {**base, "depth": depth.to_dict(), "arch": arch.to_hex()},
             lambda: _retrain(arch, depth, out / "final-depth"))["model"]
     spec = f"{task.procedural}:n={args.images},size={args.size}"
+    if args.task == "pansharpening":
+        spec += f",bands={preset.space.target_channels}"
     ev = stages.run("evaluate", {**base, "models": models, "spec": spec},
-                    lambda: _evaluate(models, preset.space.scale, spec, out / "comparisons"))
+                    lambda: _evaluate(models, preset.space.scale, spec, out / "comparisons", task))
     text = _report(args, task, preset, budget, lut, found, space.params(arch), ev, spec, stages.seconds())
     atomic_write_text(out / "task_quality.md", text)
     print(text)
@@ -104,17 +108,18 @@ def _retrain(arch: Arch, preset, run: Path) -> Dict[str, Any]:
     return {"model": str(res["model"])}
 
 
-def _evaluate(models: Dict[str, str], scale: int, spec: str, images: Path) -> Dict[str, Any]:
+def _evaluate(models: Dict[str, str], scale: int, spec: str, images: Path, task) -> Dict[str, Any]:
     from dcnas_deploy.data.evaluation import evaluate
     from dcnas_deploy.data.registry import open_dataset
     from dcnas_deploy.upsamplers import create_upsampler
 
     ds = open_dataset(spec, split="test")
-    specs = {**models, "bicubic": "bicubic", "guided-filter": "guided-filter", "jbu": "jbu"}
+    specs = {**models, **{b: b for b in dict.fromkeys([*task.baselines, "guided-filter", "jbu"])}}
     res = {}
     for i, (name, s) in enumerate(specs.items()):
         save = images if i == 0 else None  # side-by-side PNGs of the first (trained) model
-        res[name] = evaluate(create_upsampler(s, scale), ds, scale, model_name=name, save_images=save).mean()
+        up = create_upsampler(s, scale, guide_bands=task.guide_channels)
+        res[name] = evaluate(up, ds, scale, model_name=name, save_images=save).mean()
     return {"means": {k: {m: float(v) for m, v in r.items()} for k, r in res.items()}, "unit": ds.protocol.unit,
             "images": len(ds)}
 

@@ -100,11 +100,15 @@ class BaseUpsampler:
         from dcnas_deploy.data.holes import fill_holes
 
         lr = np.asarray(lr)
-        if lr.ndim == 3 and self.target_bands == 1:  # multi-band target, one-band method: each band on its own
+        if self.target_bands == 0:  # a method over all bands at once (pan-sharpening)
+            if lr.ndim != 3:
+                raise DcnasError(f"{self.name} needs a multi-band h×w×C target, got shape {lr.shape}")
+        elif lr.ndim == 3 and self.target_bands == 1:  # multi-band target, one-band method: each band on its own
             hr = kw.pop("hr", None)
             return np.stack([self(lr[..., c], guide, zero_is_hole, **kw,
                                   **({"hr": hr[..., c]} if hr is not None else {})) for c in range(lr.shape[2])], -1)
-        check_pair(lr, guide, self.scale, getattr(self, "guide_bands", 3), self.target_bands)
+        check_pair(lr, guide, self.scale, getattr(self, "guide_bands", 3),
+                   self.target_bands or int(lr.shape[2]))
         g = np.asarray(guide, dtype=np.float32)
         if g.ndim == 2:  # grey H×W -> H×W×1: `upsample` always sees H×W×C
             g = g[..., None]
@@ -276,6 +280,31 @@ class BicubicUpsampler(BaseUpsampler):
         from dcnas_deploy.data.resize import bicubic_up
 
         return bicubic_up(lr, self.scale)
+
+
+class PansharpenUpsampler(BaseUpsampler):
+    """A classical pan-sharpening method (data.pansharpen_baselines) on all MS bands at once, PAN guide."""
+
+    target_bands = 0
+
+    def __init__(self, scale: int, method: str, guide_bands: int = 1):
+        if guide_bands != 1:
+            raise ConfigError(f"{method} is a pan-sharpening method: its guide is a one-band PAN, not {guide_bands} bands")
+        super().__init__(scale, guide_bands)
+        self.name = method
+
+    def upsample(self, lr: np.ndarray, guide: np.ndarray, **kw) -> np.ndarray:
+        from dcnas_deploy.data.pansharpen_baselines import PANSHARPEN_BASELINES
+
+        return PANSHARPEN_BASELINES[self.name](lr, guide[..., 0], self.scale).astype(np.float32)
+
+
+def _register_pansharpening(method: str) -> None:
+    register_upsampler(method)(lambda scale, guide_bands=1: PansharpenUpsampler(scale, method, guide_bands))
+
+
+for _method in ("brovey", "gihs", "gs", "gsa", "mtf-glp"):
+    _register_pansharpening(_method)
 
 
 @register_upsampler("guided-filter")

@@ -12,7 +12,9 @@ MODEL_HELP = ("bicubic | guided-filter | jbu (parameters as name:key=value,...) 
               "(.pt/.onnx/.xml/.tflite once their loaders are installed)")
 DATA_HELP = ("synthetic[:n=24,size=256] | middlebury:PATH | lu:PATH | nyu:PATH | rgbdd:PATH | folder:PATH | "
              "thermal-synthetic | thermal:PATH | saliency-synthetic | saliency:PATH")
-_HEADERS = {"rmse": "RMSE ({unit})", "mae": "MAE ({unit})", "psnr": "PSNR (dB)", "ssim": "SSIM", "fmax": "max F (β²=0.3)"}
+_HEADERS = {"rmse": "RMSE ({unit})", "mae": "MAE ({unit})", "psnr": "PSNR (dB)", "ssim": "SSIM", "fmax": "max F (β²=0.3)",
+            "sam": "SAM (°)", "ergas": "ERGAS", "scc": "SCC", "q": "Q", "q2n": "Q2n", "d_lambda": "D_λ", "d_s": "D_s",
+            "qnr": "QNR"}
 
 
 def _fmt(v: float) -> str:

@@ -25,6 +25,9 @@ def profile(device: str = typer.Option("cpu", "--device", "-d", help="Device pro
             threads: Optional[int] = typer.Option(None, "--threads", parser=Number(int, min=1),
                                                   help="Override the profile's thread count."),
             quick: bool = typer.Option(False, "--quick", help="Smoke-test protocol (5 runs): NOT for real tables; recorded in the file."),
+            bands: str = typer.Option("1,3", "--bands", help="Target and guide band counts T,G: 1,3 for depth, "
+                                                           "thermal and saliency (RGB guide); 4,1 or 8,1 for "
+                                                           "pan-sharpening (PAN guide)."),
             ) -> None:
     """Measure every op of the space on a device, calibrate on whole networks, write the LUT."""
     import time
@@ -37,7 +40,9 @@ def profile(device: str = typer.Option("cpu", "--device", "-d", help="Device pro
     from dcnas_deploy.space import SearchSpace, parse_hw
 
     prof = load_device(device).with_threads(threads)
-    space = SearchSpace(width=width, scale=scale, hr_size=parse_hw(hr))
+    target_bands, guide_bands = _parse_bands(bands)
+    space = SearchSpace(width=width, scale=scale, hr_size=parse_hw(hr), target_channels=target_bands,
+                        guide_channels=guide_bands)
     out = check_output_path(out or default_lut_path(safe_name(prof.name), space), "--out", suffixes=(".yaml", ".yml"))
     console.print(f"profiling [b]{prof.name}[/] ({prof.runtime}:{prof.runtime_device}, {prof.precision}, "
                   f"{prof.threads} threads) → {out}")
@@ -52,6 +57,16 @@ def profile(device: str = typer.Option("cpu", "--device", "-d", help="Device pro
     _print_calibration(lut)
     if lut.calibration is not None and calibration_plot_path(lut).exists():
         console.print(f"scatter: {calibration_plot_path(lut)}")
+
+
+def _parse_bands(text: str) -> tuple:
+    """'4,1' → (4, 1); ConfigError for anything else."""
+    from dcnas_deploy.errors import ConfigError
+
+    parts = [p.strip() for p in str(text).split(",")]
+    if len(parts) != 2 or not all(p.isdigit() and 1 <= int(p) <= 64 for p in parts):
+        raise ConfigError(f"--bands {text!r}: expected the target and guide band counts T,G, e.g. 1,3 or 4,1")
+    return int(parts[0]), int(parts[1])
 
 
 def _print_calibration(lut) -> None:

@@ -117,6 +117,13 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "item"
 
 
+def base_dataset(dataset: Dataset) -> Dataset:
+    """The dataset under any Subset/cache wrappers (where loader-specific attributes live)."""
+    while hasattr(dataset, "base"):
+        dataset = dataset.base
+    return dataset
+
+
 def evaluate(upsampler: Callable, dataset: Dataset, scale: int, *, noise_level: float = 0.0,
              use_real_lr: bool = True, save_images: Optional[os.PathLike | str] = None,
              model_name: Optional[str] = None, dataset_name: Optional[str] = None,
@@ -138,6 +145,7 @@ def evaluate(upsampler: Callable, dataset: Dataset, scale: int, *, noise_level: 
                               float(noise_level), real_lr_mode=real_lr_mode if real_lr else "", task=task.name)
     start = time.perf_counter()
     needs_gt = bool(getattr(upsampler, "needs_gt", False))
+    no_reference = bool(getattr(base_dataset(dataset), "full_resolution", False))
     for sample in dataset:
         triple = make_triple(sample, scale, noise_level=noise_level, use_real_lr=use_real_lr,
                              real_lr_mode=real_lr_mode)
@@ -148,7 +156,13 @@ def evaluate(upsampler: Callable, dataset: Dataset, scale: int, *, noise_level: 
         sr = upsampler(triple.lr, triple.guide, **kw)
         if sr.shape != triple.hr.shape:  # 'direct' real LR: the output is on the capture's grid
             sr = pil_bicubic(sr, triple.hr.shape)
-        image = ImageResult(sample.name, compute_metrics(sr, triple.hr, dataset.protocol, task.metrics))
+        if no_reference:  # full-resolution pan-sharpening: the target is not a reference
+            from dcnas_deploy.data.pansharpen_metrics import full_resolution_metrics
+
+            scores = full_resolution_metrics(sr, triple.lr, triple.guide, int(scale))
+        else:
+            scores = compute_metrics(sr, triple.hr, dataset.protocol, task.metrics, int(scale))
+        image = ImageResult(sample.name, scores)
         result.images.append(image)
         if save_images is not None:
             from dcnas_deploy.data.visualize import save_comparison

@@ -130,11 +130,27 @@ def fmax(pred: np.ndarray, gt: np.ndarray, protocol: EvalProtocol, beta2: float 
 _FUNCTIONS = {"rmse": rmse, "mae": mae, "psnr": psnr, "ssim": ssim, "fmax": fmax}
 
 
+PANSHARPENING_METRICS = ("sam", "ergas", "scc", "q", "q2n")
+"""Reduced-resolution pan-sharpening indices (data.pansharpen_metrics); they need the scale."""
+
+
 def compute_metrics(pred: np.ndarray, gt: np.ndarray, protocol: EvalProtocol,
-                    extra: Tuple[str, ...] = ()) -> Dict[str, float]:
-    """All of METRICS for one image, plus the task metrics named in `extra` (e.g. ('fmax',))."""
-    unknown = [m for m in extra if m not in _FUNCTIONS]
+                    extra: Tuple[str, ...] = (), scale: int = 0) -> Dict[str, float]:
+    """All of METRICS for one image, plus the task metrics named in `extra` (e.g. ('fmax',)).
+
+    With any pan-sharpening index in `extra`, PSNR and SSIM follow data.pansharpen_metrics (the whole cube's
+    range, as the pan-sharpening toolboxes) and `scale` is required (ERGAS).
+    """
+    unknown = [m for m in extra if m not in _FUNCTIONS and m not in PANSHARPENING_METRICS]
     if unknown:
-        raise DcnasError(f"unknown metric(s) {unknown}; known: {sorted(_FUNCTIONS)}")
-    names = list(METRICS) + [m for m in extra if m not in METRICS]
-    return {m: _FUNCTIONS[m](pred, gt, protocol) for m in names}
+        raise DcnasError(f"unknown metric(s) {unknown}; known: {sorted([*_FUNCTIONS, *PANSHARPENING_METRICS])}")
+    names = list(METRICS) + [m for m in extra if m not in METRICS and m in _FUNCTIONS]
+    out = {m: _FUNCTIONS[m](pred, gt, protocol) for m in names}
+    if any(m in PANSHARPENING_METRICS for m in extra):
+        from dcnas_deploy.data.pansharpen_metrics import reduced_resolution_metrics
+
+        if scale < 1:
+            raise DcnasError("pan-sharpening indices need the scale (ERGAS)")
+        rr = reduced_resolution_metrics(pred, gt, scale)
+        out.update({m: rr[m] for m in extra if m in rr})
+    return out

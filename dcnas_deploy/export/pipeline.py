@@ -123,11 +123,22 @@ def _torch_outputs(module: Deployable, data: ExportData) -> List[np.ndarray]:
     return outs
 
 
-def task_data(meta: Dict[str, Any]) -> str:
+def task_data(meta: Dict[str, Any], target_channels: int = 1) -> str:
     """The procedural data of the task a checkpoint was trained for (depth for checkpoints without one)."""
     from dcnas_deploy.tasks import get_task
 
-    return get_task(str(meta.get("task", "depth"))).procedural
+    task = get_task(str(meta.get("task", "depth")))
+    return task.procedural + (f":bands={target_channels}" if task.target_band_choices else "")
+
+
+def _check_bands(data: ExportData, space) -> None:
+    """ConfigError naming both when the check images' bands are not the model's."""
+    t = data.check[0]
+    found = (1 if t.lr.ndim == 2 else t.lr.shape[2], 1 if t.guide.ndim == 2 else t.guide.shape[2])
+    if found != (space.target_channels, space.guide_channels):
+        raise ConfigError(f"check images ({data.description}) have a {found[0]}-band target and a {found[1]}-band "
+                          f"guide; the model takes {space.target_channels} and {space.guide_channels}: give --data "
+                          "with the model's bands")
 
 
 def _model_info(module: Deployable, meta: Dict[str, Any], source: str) -> Dict[str, Any]:
@@ -161,8 +172,9 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
     if data is None:
         step("loading check and calibration images")
         need_calib = settings.n_calib if "int8" in settings.precisions else 0
-        data = load_export_data(settings.data or task_data(meta), hr, scale, settings.n_check, need_calib,
+        data = load_export_data(settings.data or task_data(meta, bands), hr, scale, settings.n_check, need_calib,
                                 settings.seed)
+    _check_bands(data, space)
     torch_out = _torch_outputs(module, data)
     gts = [t.hr for t in data.check]
     names = [t.name for t in data.check]
