@@ -130,3 +130,31 @@ def test_tasks_cli_lists_them():
     assert res.exit_code == 0, res.output
     rows = {r["name"]: r for r in json.loads(res.output)}
     assert rows["thermal"]["zero_is_hole"] is False and rows["depth"]["metrics"][0] == "rmse"
+
+
+@pytest.mark.parametrize("case", ["three_band_target", "grey_guide_for_rgb_task", "rgb_guide_for_pan_task"])
+def test_upsample_refuses_files_with_the_wrong_bands_and_writes_nothing(tmp_path, case):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    grey_lr = tmp_path / "lr.png"
+    Image.fromarray((rng.random((8, 8)) * 255).astype(np.uint8)).save(grey_lr)
+    rgb_lr = tmp_path / "lr_rgb.png"
+    Image.fromarray((rng.random((8, 8, 3)) * 255).astype(np.uint8)).save(rgb_lr)
+    rgb = tmp_path / "rgb.png"
+    Image.fromarray((rng.random((32, 32, 3)) * 255).astype(np.uint8)).save(rgb)
+    grey = tmp_path / "grey.png"
+    Image.fromarray((rng.random((32, 32)) * 255).astype(np.uint8)).save(grey)
+    ms = tmp_path / "ms.npy"
+    np.save(ms, rng.random((8, 8, 4)).astype(np.float32))
+    target, guide, task, pattern = {
+        "three_band_target": (rgb_lr, rgb, "thermal", "has 3 band.*thermal target has 1"),
+        "grey_guide_for_rgb_task": (grey_lr, grey, "saliency", "grey.png.*1.*3"),
+        "rgb_guide_for_pan_task": (ms, rgb, "pansharpening", "must be 1 band.*rgb.png has 3"),
+    }[case]
+    out = tmp_path / "out.npy"
+    res = CliRunner().invoke(app, ["upsample", "-m", "bicubic", "--task", task, "--target", str(target), "--guide",
+                                   str(guide), "-o", str(out)])
+    assert res.exit_code == 2, res.output
+    assert __import__("re").search(pattern, " ".join(res.output.split()), __import__("re").S), res.output
+    assert not out.exists()
