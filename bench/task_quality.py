@@ -10,8 +10,8 @@ For one task (thermal or saliency) and its preset (thermal-x8 / saliency-x8):
 Every stage leaves a record under OUT/stages and is reused on a rerun (interrupt and rerun to resume).
 Prints the table and writes OUT/task_quality.md with the commands that made it.
 
-Usage: python bench/task_quality.py --task thermal [--device cpu] [--out runs/task-thermal] [--depth-too]
-                                    [--images 24] [--size 256]
+Usage: python bench/task_quality.py --task thermal|saliency|pansharpening [--device cpu] [--out runs/task-T]
+                                    [--depth-too] [--params 0.6M] [--images 24] [--size 256]
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -32,7 +32,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--task", required=True, choices=("thermal", "saliency", "pansharpening"))
     ap.add_argument("--preset", help="default: thermal-x8, saliency-x8 or pansharpening-x4")
-    ap.add_argument("--scale", type=int, help="evaluation scale (default: the preset's)")
+    ap.add_argument("--params", help="also a parameter budget, e.g. 0.6M (Tiny-class)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--depth-too", action="store_true", help="also train the found arch on depth and apply it")
@@ -55,7 +55,8 @@ def main() -> None:
     base = {"preset": preset.to_dict(), "device": args.device, "lut": str(lut.path)}
 
     stages.run("supernet", base, lambda: _supernet(preset, out))
-    found = stages.run("search", {**base, "budget_ms": budget}, lambda: _search(out, args.device, budget))
+    found = stages.run("search", {**base, "budget_ms": budget, "params": args.params},
+                       lambda: _search(out, args.device, budget, args.params))
     arch = Arch.from_yaml(found["arch"])
     models = {f"searched, trained on {args.task}": stages.run(
         "retrain", {**base, "arch": arch.to_hex()}, lambda: _retrain(arch, preset, out / "final"))["model"]}
@@ -82,14 +83,14 @@ def _supernet(preset, out: Path) -> Dict[str, Any]:
     return {"steps": res["steps"], "val_start": res["val_start"], "val_end": res["val_end"], "seconds": res["elapsed_s"]}
 
 
-def _search(out: Path, device: str, budget: float) -> Dict[str, Any]:
+def _search(out: Path, device: str, budget: float, params: Optional[str] = None) -> Dict[str, Any]:
     from dcnas_deploy.search.constraints import build_constraints
     from dcnas_deploy.search.evolution import SearchSettings
     from dcnas_deploy.search.inputs import load_supernet_inputs
     from dcnas_deploy.search.run import search_architecture
 
     inputs = load_supernet_inputs(out / "supernet")
-    cons = build_constraints(inputs.space, [f"{budget}ms"], [device])
+    cons = build_constraints(inputs.space, [f"{budget}ms"], [device], params=params)
     pred = inputs.predictor
     res = search_architecture(inputs.space, cons, inputs.fitness, out / "searched.yaml",
                               SearchSettings.from_section(inputs.preset.search),

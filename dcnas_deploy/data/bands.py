@@ -146,13 +146,20 @@ def _read_tiff(path: Path) -> Tuple[np.ndarray, BandFormat]:
     return arr.astype(np.float32), BandFormat(".tif", _dtype_name(arr.dtype, path), arr.shape[2])
 
 
-def _read_npy(path: Path) -> Tuple[np.ndarray, BandFormat]:
+def load_npy(path: Path, what: str = "") -> np.ndarray:
+    """A .npy array of numbers (pickles refused), or a DcnasError naming `what` and the file."""
+    name = f"{what} {path}" if what else str(path)
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        raise DcnasError(f"{path} cannot be read as a .npy array ({exc})") from None
+        raise DcnasError(f"{name} cannot be read as a .npy array ({exc})") from None
     if arr.dtype.kind not in "fiub":
-        raise DcnasError(f"{path} holds dtype {arr.dtype}; expected numbers")
+        raise DcnasError(f"{name} holds dtype {arr.dtype}; expected numbers")
+    return arr
+
+
+def _read_npy(path: Path) -> Tuple[np.ndarray, BandFormat]:
+    arr = load_npy(path)
     if arr.ndim == 2:
         arr = arr[..., None]
     if arr.ndim != 3:

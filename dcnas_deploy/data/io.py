@@ -116,13 +116,9 @@ def read_depth_file(path: os.PathLike | str) -> Tuple[np.ndarray, DepthFormat]:
     _exists(path, "depth file")
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise DcnasError(f"depth file {path} cannot be read as a .npy array ({exc})") from None
-        if arr.dtype.kind not in "fiub":
-            raise DcnasError(f"depth file {path} holds dtype {arr.dtype}; expected numbers")
-        return _single_channel(arr, path).astype(np.float32), DepthFormat(".npy", "float32")
+        from dcnas_deploy.data.bands import load_npy
+
+        return _single_channel(load_npy(path, "depth file"), path).astype(np.float32), DepthFormat(".npy", "float32")
     if suffix == ".pfm":
         return _single_channel(read_pfm(path), path, image=True), DepthFormat(".pfm", "float32")
     if suffix not in DEPTH_SUFFIXES:
