@@ -65,7 +65,7 @@ def test_evaluate_cli_default_synthetic_and_noise():
 
 def test_evaluate_cli_bad_input_messages(tmp_path):
     result, text = _run("evaluate", "-m", "nearest", "--limit", "1")
-    assert result.exit_code == 2 and "unknown model 'nearest'; known names: bicubic, guided-filter, jbu" in text
+    assert result.exit_code == 2 and "unknown model 'nearest'; known names: bicubic, brovey, gihs, gs, gsa, guided-filter, jbu, mtf-glp" in text
     result, text = _run("evaluate", "-m", str(tmp_path / "net.tflite"), "--limit", "1")
     assert result.exit_code == 2 and "model file not found" in text and "net.tflite" in text
     result, text = _run("evaluate", "-m", "bicubic", "--data", "kitti:/x")

@@ -45,7 +45,7 @@ def test_parameters_from_spec_text():
 def test_unknown_specs_and_model_files_without_loaders(tmp_path, monkeypatch):
     monkeypatch.setattr(U, "_FILE_LOADERS", {})  # as in an install without the export loaders
     monkeypatch.setattr(U, "FILE_LOADER_MODULES", [])
-    with pytest.raises(ConfigError, match=r"unknown model 'lanczos'; known names: bicubic, guided-filter, jbu"):
+    with pytest.raises(ConfigError, match=r"unknown model 'lanczos'; known names: bicubic, brovey, gihs, gs, gsa, guided-filter, jbu, mtf-glp"):
         U.create_upsampler("lanczos", 4)
     with pytest.raises(DcnasError, match=r"no loader for .onnx model files in this install yet .*dcnas-deploy\[onnx\]"):
         U.create_upsampler(str(tmp_path / "m.onnx"), 4)

@@ -170,3 +170,13 @@ def test_other_bad_inputs():
     with pytest.raises(DcnasError, match="injection"):
         pb.mtf_glp(ms, np.ones((64, 64)), 4, injection="foo")
     assert pb.gihs(ms, np.ones((64, 64, 1)), 4).shape == (64, 64, 4)  # H×W×1 PAN accepted
+
+
+def test_mtf_glp_hpm_stays_bounded_when_the_equalised_pan_crosses_zero():
+    """Seen on a procedural scene: equalising the PAN to a dark red band made P_L cross 0 and P/P_L explode."""
+    from dcnas_deploy.data.degrade import make_triple
+    from dcnas_deploy.data.registry import open_dataset
+
+    t = make_triple(open_dataset("pansharpening-synthetic:n=24,size=256,bands=4", "test")[21], 4)
+    fused = pb.mtf_glp(t.lr, t.guide[..., 0], 4)
+    assert np.isfinite(fused).all() and np.abs(fused).max() < 3 * float(t.hr.max())

@@ -24,7 +24,7 @@ def test_synthetic_spec_is_deterministic_and_splits_differ():
     a, b = ds[1], open_dataset(spec)[1]
     np.testing.assert_array_equal(a.depth_hr, b.depth_hr)
     np.testing.assert_array_equal(a.guide, b.guide)
-    assert ds.task == "pansharpening" and task_of_spec(spec) == "pansharpening" and ds.protocol.name == "raw"
+    assert ds.task == "pansharpening" and task_of_spec(spec) == "pansharpening" and ds.protocol.name == "pansharpening"
     assert ds.full_resolution is False and ds.sensor == "worldview" and ds.bands == 4
     assert a.depth_hr.shape == (48, 64, 4) and a.guide.shape == (48, 64, 1) and a.depth_lr is None
     assert a.depth_hr.dtype == np.float32 and a.guide.dtype == np.float32

@@ -63,8 +63,10 @@ def _profile(folder: Path, target_bands: int, guide_bands: int):
     return space, path
 
 
-@pytest.mark.parametrize("task,target_file", [("thermal", "thermal.png"), ("saliency", "saliency.png")])
-def test_task_end_to_end(task, target_file, tmp_path, tiny_lut_dir, one_thread, monkeypatch):
+@pytest.mark.parametrize("task,target_file,formats", [("thermal", "thermal.png", "onnx,openvino,tflite"),
+                                                       ("saliency", "saliency.png", "onnx")])
+def test_task_end_to_end(task, target_file, formats, tmp_path, tiny_lut_dir, one_thread, monkeypatch):
+    """Saliency's graph is thermal's (one band, RGB guide): one format there keeps the suite short."""
     from dcnas_deploy.lut.table import LUT
     from dcnas_deploy.space import SearchSpace
 
@@ -85,12 +87,12 @@ def test_task_end_to_end(task, target_file, tmp_path, tiny_lut_dir, one_thread, 
     model = run / "model.pt"
 
     out = tmp_path / "export"
-    res = _cli("export", "--model", str(model), "--target", "onnx,openvino,tflite", "--no-latency",
+    res = _cli("export", "--model", str(model), "--target", formats, "--no-latency",
                "--check-images", "2", "-o", str(out))
     assert f"{task}-synthetic" in res.output  # check images come from the model's task
     status = json.loads((out / "export_status.json").read_text())
     rows = [r for r in status["rows"] if r["status"] != "reference"]
-    assert status["ok"] and len(rows) == 3 and all(r["status"] == "passed" for r in rows), rows
+    assert status["ok"] and len(rows) == len(formats.split(",")) and all(r["status"] == "passed" for r in rows), rows
 
     results = tmp_path / "eval.json"
     res = _cli("evaluate", "-m", "bicubic", "-m", str(out / "model_fp32.onnx"), "--data",

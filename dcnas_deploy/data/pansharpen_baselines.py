@@ -163,7 +163,12 @@ def mtf_glp(ms_lr: np.ndarray, pan: np.ndarray, scale: int, mtf_gain: Union[floa
         pk = _equalize(p, up[..., k]) if equalize else p
         low = _glp_lowpass(pk, s, mtf_sigma(s, float(gains[k])) if s > 1 else 0.0)
         if injection == "hpm":  # high-pass modulation: F = M̃ · P / P_L
-            out[..., k] = up[..., k] * np.divide(pk, low, out=np.ones_like(pk), where=low != 0)
+            if (low <= 0).any():
+                # equalising to a band with a large std/mean ratio pushed P_L through zero (P/P_L explodes, seen
+                # on dark red bands of vegetation); the ratio is invariant to the PAN's gain, so use the PAN as is
+                pk = p
+                low = _glp_lowpass(pk, s, mtf_sigma(s, float(gains[k])) if s > 1 else 0.0)
+            out[..., k] = up[..., k] * np.divide(pk, low, out=np.ones_like(pk), where=low > 0)
             continue
         g = 1.0
         if injection == "cbd":  # regression-based gain (Aiazzi et al. 2007): cov(M̃_k, P_L) / var(P_L)
