@@ -36,7 +36,8 @@ def _inputs(space: SearchSpace, seed: int):
 
 
 def test_materialized_subnets_are_exact_and_portable(trained_like_supernet):
-    """For 50 random archs: subnet == supernet path (≤1e-5), exact params, ONNX Runtime == PyTorch (≤1e-4)."""
+    """For 50 random archs: subnet == supernet path (≤1e-5), exact params; every 5th through ONNX Runtime ==
+    PyTorch (≤1e-4) — ONNX export dominated the suite's time, and test_export covers random archs too."""
     ort = pytest.importorskip("onnxruntime")
     space, net = trained_like_supernet
     lr, guide = _inputs(space, 0)
@@ -49,6 +50,8 @@ def test_materialized_subnets_are_exact_and_portable(trained_like_supernet):
         assert diff <= 1e-5, (seed, diff)
         assert sum(p.numel() for p in sub.parameters()) == space.params(arch)
         assert not any(type(m).__name__ == "ElasticMobileBlock" for m in sub.modules())
+        if seed % 5:
+            continue
         buf = io.BytesIO()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
