@@ -78,7 +78,7 @@ def evaluate_cmd(
         check_output_path(save_images, "--save-images", folder=True)
     dataset = open_dataset(data, split, protocol=protocol, limit=limit)
     check_real_lr(dataset.has_real_lr and not synthetic_lr, scale, real_lr, real_lr_any_scale)
-    from dcnas_deploy.tasks import get_task
+    from dcnas_deploy.tasks import HIGHER_IS_BETTER, get_task
 
     bands = get_task(dataset.task).guide_channels
     upsamplers = [(spec, create_upsampler(spec, scale, guide_bands=bands)) for spec in model]
@@ -98,8 +98,6 @@ def evaluate_cmd(
                                     save_images=img_dir, model_name=spec, dataset_name=data,
                                     on_image=lambda _r, t=task: progress.advance(t), real_lr_mode=real_lr,  # type: ignore[misc]
                                     real_lr_any_scale=real_lr_any_scale))
-    from dcnas_deploy.tasks import HIGHER_IS_BETTER
-
     unit = dataset.protocol.unit
     cols = _metric_columns(dataset.task, results[0].metric_names)
     headers = [_HEADERS.get(m, m).format(unit=unit) for m in cols]

@@ -42,3 +42,8 @@ class Triple:
     """True when `lr` is a real capture rather than bicubic-downsampled ground truth."""
     zero_is_hole: bool = True
     """The task's hole policy (see Sample)."""
+
+
+def band_counts(target: np.ndarray, guide: np.ndarray) -> tuple:
+    """(target bands, guide bands) of H×W or H×W×C arrays."""
+    return tuple(1 if np.ndim(a) == 2 else int(np.shape(a)[2]) for a in (target, guide))

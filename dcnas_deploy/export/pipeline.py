@@ -134,7 +134,9 @@ def task_data(meta: Dict[str, Any], target_channels: int = 1) -> str:
 def _check_bands(data: ExportData, space) -> None:
     """ConfigError naming both when the check images' bands are not the model's."""
     t = data.check[0]
-    found = (1 if t.lr.ndim == 2 else t.lr.shape[2], 1 if t.guide.ndim == 2 else t.guide.shape[2])
+    from dcnas_deploy.data.sample import band_counts
+
+    found = band_counts(t.lr, t.guide)
     if found != (space.target_channels, space.guide_channels):
         raise ConfigError(f"check images ({data.description}) have a {found[0]}-band target and a {found[1]}-band "
                           f"guide; the model takes {space.target_channels} and {space.guide_channels}: give --data "

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from dcnas_deploy.data.registry import Dataset
-from dcnas_deploy.data.sample import Sample, Triple
+from dcnas_deploy.data.sample import Sample, Triple, band_counts
 from dcnas_deploy.errors import ConfigError, DcnasError
 
 _VAL_STREAM = 7_777  # distinguishes the validation crops' seeds from training steps
@@ -74,7 +74,7 @@ def open_split(spec: str, split: str, what: str, cache: int = 0) -> Dataset:
 def check_sample_bands(dataset: Dataset, target_channels: int, guide_channels: int, what: str) -> None:
     """ConfigError naming both when the first sample's bands differ from the network's (one sample is read)."""
     s = dataset[0]
-    found = (1 if s.depth_hr.ndim == 2 else int(s.depth_hr.shape[2]), 1 if s.guide.ndim == 2 else int(s.guide.shape[2]))
+    found = band_counts(s.depth_hr, s.guide)
     if found != (int(target_channels), int(guide_channels)):
         raise ConfigError(f"{what} has a {found[0]}-band target and a {found[1]}-band guide; the preset's space "
                           f"wants {target_channels} and {guide_channels} (space.target_channels/guide_channels)")
