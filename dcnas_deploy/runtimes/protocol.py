@@ -193,11 +193,16 @@ def keep_freed_memory() -> bool:
 
 
 class _GcOff:
-    """Collect once, then keep the garbage collector off inside the block."""
+    """Collect the young generations once, then keep the garbage collector off inside the block.
+
+    Not a full collection: its cost grows with everything the process holds (36 ms per measurement in a
+    bare profiling process, ~0.3 s inside the test suite) and a measurement gains nothing from it, since
+    nothing is collected while the collector is off.
+    """
 
     def __enter__(self):
         self.was = gc.isenabled()
-        gc.collect()
+        gc.collect(1)
         gc.disable()
 
     def __exit__(self, *exc):
