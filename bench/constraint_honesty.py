@@ -10,11 +10,14 @@ cliff should show on cpu-tflite). --condition labels the machine state (run benc
 
 Fitness: a trained supernet (--supernet RUN) or, by default, a stand-in that rewards size (which
 drives every search to the budget boundary: the hardest case for honesty).
+Every run (device, percentile, closed loop, budget, normalised, tried, raw, factor) goes to
+runs/constraint-honesty-<condition>.csv.
 Usage: python bench/constraint_honesty.py [--supernet runs/demo/supernet] [--seeds 3] [--condition quiet] [LUT.yaml ...]
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import statistics
 from collections import Counter
@@ -43,6 +46,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--iterations", type=int, default=8)
     ap.add_argument("--condition", default="quiet", help="label of the machine state (quiet, load, ...)")
+    ap.add_argument("--out", type=Path, default=Path("runs"), help="folder of the per-run CSV")
     args = ap.parse_args()
     paths = args.luts or sorted(shipped_dir("luts").glob("cpu*-c8-256x256-x8.yaml"))
     settings = SearchSettings(population=30, topk=8, crossovers=15, mutations=15, iterations=args.iterations,
@@ -75,6 +79,13 @@ def main() -> None:
                                  speed.raw_ms, speed.factor))
                     if q == 50 and verify:
                         hist.setdefault(device, Counter()).update(kernel_histogram(out.arch, space))
+    csv_path = args.out / f"constraint-honesty-{args.condition}.csv"
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(csv_path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["device", "percentile", "closed_loop", "budget_ms", "normalised_ms", "tried", "raw_ms", "factor"])
+        w.writerows(rows)
+    print(f"every run: {csv_path}")
     print(f"condition: {args.condition}; normalised = latency at the LUT's nominal speed (paired with its reference)")
     print(f"{'device':<14} {'pct':>4} {'closed loop':>11} {'runs':>5} {'≤ budget':>9} {'median use':>10} "
           f"{'raw ≤':>6} {'raw use':>8} {'factor':>7} {'tried':>6}")
