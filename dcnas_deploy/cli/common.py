@@ -117,6 +117,18 @@ def require_run(run: Path, option: str) -> Path:
     return Path(run)
 
 
+def newest_under_runs(find: Callable[[], Optional[Path]], option: str, what: str, how: str) -> Path:
+    """What `find` returns (the newest WHAT under runs/), said out loud; ConfigError saying HOW to make one."""
+    from dcnas_deploy.errors import ConfigError
+    from dcnas_deploy.train.latest import RUNS_ROOT
+
+    found = find()
+    if found is None:
+        raise ConfigError(f"no {option} given and no {what} under {RUNS_ROOT.resolve()}: {how}")
+    console.print(f"no {option} given: using the newest {what} under {RUNS_ROOT}/: [b]{found}[/]")
+    return found
+
+
 def print_json(data: Any) -> None:
     """Machine-readable result on stdout (plain print: no wrapping, no markup)."""
     print(json.dumps(data, indent=2, default=str))

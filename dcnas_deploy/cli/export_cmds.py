@@ -6,7 +6,7 @@ from typing import Literal, Optional
 
 import typer
 
-from dcnas_deploy.cli.common import Number, console, user_errors
+from dcnas_deploy.cli.common import Number, console, newest_under_runs, user_errors
 from dcnas_deploy.errors import ConfigError
 
 DATA_HELP = ("Check/calibration images: synthetic | middlebury:PATH | nyu:PATH | rgbdd:PATH | folder:PATH "
@@ -30,7 +30,8 @@ def _precisions(text: str) -> str:
 
 
 def export_cmd(
-    model: Path = typer.Option(..., "--model", "-m", help="Trained model checkpoint (.pt from `dcnas-deploy train`)."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Trained model checkpoint (.pt from `dcnas-deploy "
+                                                                   "train`; default: the newest model.pt under runs/)."),
     target: str = typer.Option("all", "--target", "-t", parser=_targets,
                                help="onnx | openvino | tflite | all (or a comma list)."),
     precision: str = typer.Option("fp32", "--precision", "-p", parser=_precisions,
@@ -75,6 +76,12 @@ def export_cmd(
     from dcnas_deploy.terminal import LineProgress
 
     # checked before torch is imported and before any file is written
+    if model is None:
+        from dcnas_deploy.train.latest import newest_model
+
+        model = newest_under_runs(newest_model, "--model", "model.pt", "train one (`dcnas-deploy demo` makes "
+                                  "runs/demo/final/model.pt) or give --model PATH (no pretrained model ships with "
+                                  "the package yet)")
     check_output_path(out, "--out", folder=True, inputs=[model])
     if not model.is_file():
         raise ConfigError(f"--model {model} {'is a folder' if model.is_dir() else 'not found'}: give the model.pt "

@@ -2,17 +2,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Literal, Optional
+from typing import TYPE_CHECKING, List, Literal, Optional
 
 import typer
 
-from dcnas_deploy.cli.common import Number, console, require_run, user_errors
+from dcnas_deploy.cli.common import Number, console, newest_under_runs, require_run, user_errors
+
+if TYPE_CHECKING:
+    from dcnas_deploy.runtimes.protocol import Protocol
+    from dcnas_deploy.space import SearchSpace
 
 
 Strategy = Literal["evolution+predictor", "evolution", "random"]
 
 
-def search(supernet: Path = typer.Option(..., "--supernet", help="Run directory of `dcnas-deploy train-supernet`."),
+def search(supernet: Optional[Path] = typer.Option(None, "--supernet", help="Run directory of `dcnas-deploy "
+                                                   "train-supernet` (default: the newest one under runs/)."),
            out: Path = typer.Option(Path("arch.yaml"), "--out", "-o", help="Where to write the found architecture."),
            latency: List[str] = typer.Option([], "--latency", help="Latency budget (40ms, '40 ms', 0.04s, 40000us, 40); repeat with --device."),
            device: List[str] = typer.Option([], "--device", "-d", help="Device of the matching --latency (default: cpu)."),
@@ -51,6 +56,13 @@ def search(supernet: Path = typer.Option(..., "--supernet", help="Run directory 
     for count in (params, macs):
         if count is not None:
             parse_count(count)
+    if supernet is None:
+        from dcnas_deploy.train.latest import newest_supernet_run
+
+        supernet = newest_under_runs(newest_supernet_run, "--supernet", "supernet run",
+                                     "train one with `dcnas-deploy train-supernet --preset demo --out runs/supernet` "
+                                     "(~1.5 min) or run `dcnas-deploy demo`, then search again (no pretrained "
+                                     "supernet ships with the package yet)")
     require_run(supernet, "--supernet")
     from dcnas_deploy.runtimes.devices import load_device
 
@@ -58,7 +70,7 @@ def search(supernet: Path = typer.Option(..., "--supernet", help="Run directory 
         load_device(name)
 
     from dcnas_deploy.runtimes.protocol import QUICK, Protocol
-    from dcnas_deploy.search.constraints import build_constraints
+    from dcnas_deploy.search.constraints import DEFAULT_DEVICE, build_constraints
     from dcnas_deploy.search.evolution import SearchSettings
     from dcnas_deploy.search.inputs import load_supernet_inputs
     from dcnas_deploy.search.run import search_architecture
@@ -77,6 +89,10 @@ def search(supernet: Path = typer.Option(..., "--supernet", help="Run directory 
         device = [k.split(":", 1)[1] for k in budgets if k.startswith("latency")]
         params, macs = budgets.get("params"), budgets.get("macs")
         console.print(f"no budget given: using the preset's {budgets}")
+    paired = device or ([DEFAULT_DEVICE] if len(latency) == 1 else [])
+    if latency and len(paired) == len(latency):  # otherwise build_constraints says what is wrong
+        for name in paired:
+            _profile_if_missing(name, deploy, QUICK if quick else Protocol())
     constraints = build_constraints(deploy, latency, device, params, macs)
     settings = SearchSettings.from_section(s)
     for c in constraints:
@@ -108,6 +124,25 @@ def search(supernet: Path = typer.Option(..., "--supernet", help="Run directory 
     console.print(f"[b]chose[/] {out}: val RMSE {meta['val_rmse']:.4g}; "
                   + ", ".join(f"{k} {v['predicted']:.4g}" for k, v in meta["constraints"].items()))
     console.print("wrote " + ", ".join(str(p) for p in outcome.files.values() if p.exists()))
+
+
+def _profile_if_missing(device: str, space: SearchSpace, protocol: Protocol) -> None:
+    """Measure DEVICE's LUT for this geometry first (with progress) when no LUT folder has one."""
+    from dcnas_deploy.lut.profiler import profile_device, reference_summary
+    from dcnas_deploy.lut.table import default_lut_path, locate_lut, safe_name
+    from dcnas_deploy.runtimes.devices import load_device
+    from dcnas_deploy.terminal import progress_bars
+
+    profile = load_device(device)
+    if locate_lut(safe_name(profile.name), space) is not None:
+        return
+    out = default_lut_path(safe_name(profile.name), space)
+    console.print(f"no LUT for [b]{profile.name}[/] at this geometry yet: profiling this host first → {out} "
+                  f"(a few minutes; `dcnas-deploy profile` does the same)")
+    bars, advance = progress_bars(console)
+    with bars:
+        lut = profile_device(profile, space, out, protocol=protocol, progress=advance)
+    console.print(reference_summary(lut), highlight=False)
 
 
 def closed_loop_text(v: dict) -> str:

@@ -330,6 +330,12 @@ def _valid_timing(d: Any, what: str) -> Timing:
     return t
 
 
+def locate_lut(device: str, space: SearchSpace, hr_size: Optional[Tuple[int, int]] = None) -> Optional[Path]:
+    """The device's LUT file for this geometry in the LUT folders (first found), or None."""
+    name = default_lut_path(device, space, hr_size).name
+    return next((d / name for d in lut_dirs() if (d / name).is_file()), None)
+
+
 def find_lut(device_or_path: str, space: SearchSpace, hr_size: Optional[Tuple[int, int]] = None) -> LUT:
     """A LUT from a file path, or the device's LUT for this geometry in the LUT folders (error says how to make it)."""
     if device_or_path.endswith((".yaml", ".yml")) or "/" in device_or_path:
@@ -337,7 +343,7 @@ def find_lut(device_or_path: str, space: SearchSpace, hr_size: Optional[Tuple[in
     else:
         name = default_lut_path(device_or_path, space, hr_size).name
         folders = lut_dirs()
-        path = next((d / name for d in folders if (d / name).is_file()), None)
+        path = locate_lut(device_or_path, space, hr_size)
         if path is None:
             others = sorted({p.name for d in folders if d.is_dir() for p in d.glob(f"{device_or_path}-*.yaml")})
             raise ConfigError(f"no LUT for device '{device_or_path}' at this geometry ({name}; looked in "
