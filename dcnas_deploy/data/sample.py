@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -44,6 +44,7 @@ class Triple:
     """The task's hole policy (see Sample)."""
 
 
-def band_counts(target: np.ndarray, guide: np.ndarray) -> tuple:
+def band_counts(target: np.ndarray, guide: np.ndarray) -> Tuple[int, int]:
     """(target bands, guide bands) of H×W or H×W×C arrays."""
-    return tuple(1 if np.ndim(a) == 2 else int(np.shape(a)[2]) for a in (target, guide))
+    t, g = (1 if np.ndim(a) == 2 else int(np.shape(a)[2]) for a in (target, guide))
+    return t, g

@@ -341,10 +341,10 @@ def find_lut(device_or_path: str, space: SearchSpace, hr_size: Optional[Tuple[in
     if device_or_path.endswith((".yaml", ".yml")) or "/" in device_or_path:
         lut = LUT.load(device_or_path)
     else:
-        name = default_lut_path(device_or_path, space, hr_size).name
-        folders = lut_dirs()
         path = locate_lut(device_or_path, space, hr_size)
         if path is None:
+            name = default_lut_path(device_or_path, space, hr_size).name
+            folders = lut_dirs()
             others = sorted({p.name for d in folders if d.is_dir() for p in d.glob(f"{device_or_path}-*.yaml")})
             raise ConfigError(f"no LUT for device '{device_or_path}' at this geometry ({name}; looked in "
                               f"{', '.join(str(d) for d in folders)}); "
