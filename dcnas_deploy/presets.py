@@ -76,6 +76,9 @@ class TrainingSection:
     device: str = _f("auto", choices=("auto", "cpu", "cuda"))
     threads: int = _f(0, lo=0, doc="torch CPU threads per process (0 = torch default)")
     deterministic: bool = _f(True, doc="torch.use_deterministic_algorithms (warn-only)")
+    amp: str = _f("off", choices=("off", "bf16", "fp16"),
+                  doc="autocast the forward pass: bf16 (CPUs with AMX/AVX512-BF16, recent GPUs) or fp16 (CUDA, "
+                      "with loss scaling); validation always runs in fp32")
     ddp: str = _f("ddp", choices=("ddp", "allreduce"),
                   doc="gradient averaging: DistributedDataParallel (overlaps with backward; measured faster) or "
                       "one flat all_reduce of the path's grads after backward")

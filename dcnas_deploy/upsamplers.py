@@ -7,6 +7,7 @@ Contract (every upsampler, classical or learned)::
                          # sr: (s·h)×(s·w) float32 in the same units as lr
     sr = up(lr, guide, zero_is_hole=False)   # thermal/saliency: 0 is a value, only NaN/inf are holes
     grey = create_upsampler("guided-filter", scale=8, guide_bands=1)   # "guided-filter:guide_bands=1"
+    ours = create_upsampler("depth-x8", scale=8)        # a shipped pretrained model (dcnas_deploy.pretrained)
     sr = grey(lr, guide_grey)   # guide_grey: H×W or H×W×1 in [0,1] (bicubic, guided-filter, jbu)
 
 An upsampler takes guides of `guide_bands` bands (3 unless built with guide_bands=1); `upsample`
@@ -249,21 +250,28 @@ def create_upsampler(spec: str, scale: int, *, guide_bands: Optional[int] = None
         except (TypeError, ValueError) as exc:  # an unknown keyword, or a value that is not a number
             raise ConfigError(f"bad parameters {merged} for upsampler {name!r} ({exc}); give numbers as "
                               f"{name}:key=value,key=value") from None
-    path = Path(spec)
+    from dcnas_deploy.pretrained import available_pretrained, resolve_model
+
+    path = Path(resolve_model(str(spec)))
     suffix = path.suffix.lower()
     if suffix:
         _load_file_loader_modules()
         if suffix in _FILE_LOADERS:
             if not path.exists():
                 raise DcnasError(f"model file not found: {path}")
-            return _FILE_LOADERS[suffix](path, scale, **params)
+            up = _FILE_LOADERS[suffix](path, scale, **params)
+            if str(path) != str(spec):  # a shipped model: tables name it as the user did
+                up.name = str(spec)
+            return up
         if suffix in MODEL_SUFFIXES:
             failed = "; ".join(f"{m}: {e}" for m, e in _import_errors.items())
             raise DcnasError(f"no loader for {suffix} model files in this install yet ({MODEL_SUFFIXES[suffix]})"
                              + (f"; loader modules that failed to import: {failed}" if failed else "")
                              + f". Usable now: {', '.join(available_upsamplers())}")
-    raise ConfigError(f"unknown model {spec!r}; known names: {', '.join(available_upsamplers())}; "
-                      f"or a model file ({', '.join(sorted(MODEL_SUFFIXES))})")
+    shipped = ", ".join(available_pretrained("model"))
+    raise ConfigError(f"unknown model {spec!r}; known names: {', '.join(available_upsamplers())}"
+                      + (f"; shipped models: {shipped}" if shipped else "")
+                      + f"; or a model file ({', '.join(sorted(MODEL_SUFFIXES))})")
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The product's headline commands as a new user types them: `search --latency 40ms` and `export --target tflite`
-take the newest run under runs/ (and say so), profile a missing LUT first, and say what to do when there is none."""
+take the newest run under runs/, else what ships with the package (and say which), profile a missing LUT first,
+and say what to do when there is neither."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,24 +35,37 @@ def _tiny_preset(folder: Path) -> Path:
 
 
 def test_search_and_export_as_typed(tmp_path, monkeypatch):
+    from dcnas_deploy import pretrained
+    from dcnas_deploy.train.ship_pretrained import ship_model, ship_supernet
+
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DCNAS_LUTS", str(tmp_path / "luts"))
-    # nothing trained yet: each says how to get what it needs, writes nothing
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", shipped)
+    # nothing trained and nothing shipped: each says how to get what it needs, writes nothing
     out = _cli("search", "--latency", "40ms", code=2)
     assert "no supernet run under" in out and "train-supernet" in out
     out = _cli("export", "--target", "tflite", code=2)
     assert "no model.pt under" in out and not (tmp_path / "export").exists()
 
+    # a shipped supernet and depth-x8 (made here at a tiny geometry): taken when runs/ has nothing, and said
     preset = _tiny_preset(tmp_path)
+    _cli("train-supernet", "--preset", str(preset), "--out", "made/super", "--no-progress")
+    ship_supernet(tmp_path / "made" / "super", "supernet-x4", {"default": True, "scale": 4}, shipped, check_paths=2)
+    out = _cli("search", "--latency", "40ms", "--quick", "-o", "made/arch.yaml")
+    assert "using the shipped supernet-x4" in out and "profiling this host first" in out
+    assert (tmp_path / "luts" / "cpu-c4-32x32-x4.yaml").is_file()
+    _cli("train", "--arch", "made/arch.yaml", "--preset", str(preset), "--out", "made/final", "--no-progress")
+    ship_model(tmp_path / "made" / "final" / "model.pt", "depth-x8", {"scale": 4}, shipped)
+    out = _cli("export", "--target", "onnx", "--no-latency", "--check-images", "1", "-o", "made/export")
+    assert "using the shipped depth-x8" in out and (tmp_path / "made" / "export" / "depth-x8_fp32.onnx").is_file()
+
+    # runs under runs/ take precedence over what ships
     _cli("train-supernet", "--preset", str(preset), "--out", "runs/older", "--no-progress")
     _cli("train-supernet", "--preset", str(preset), "--out", "runs/sub/super", "--no-progress")
-    # no LUT for this geometry yet: profiled first (quick protocol here, to keep the suite short)
-    out = _cli("search", "--latency", "40ms", "--quick")
-    assert "runs/sub/super" in out and "profiling this host first" in out
-    assert (tmp_path / "luts" / "cpu-c4-32x32-x4.yaml").is_file()
-    (tmp_path / "arch.yaml").unlink()
     out = _cli("search", "--latency", "40ms")  # exactly as typed
-    assert "using the newest supernet run" in out and "profiling" not in out
+    assert "using the newest supernet run" in out and "runs/sub/super" in out and "profiling" not in out
     assert (tmp_path / "arch.yaml").is_file()
 
     _cli("train", "--arch", "arch.yaml", "--preset", str(preset), "--out", "runs/final", "--no-progress")

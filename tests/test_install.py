@@ -65,6 +65,10 @@ def test_wheel_ships_the_data_folders_and_runs_outside_the_checkout(installed, t
     for folder in ("devices", "profiles", "luts"):
         assert sorted(p.name for p in (shipped / folder).glob("*.yaml")) == \
             sorted(p.name for p in (REPO / folder).glob("*.yaml")), folder
+    ours = REPO / "dcnas_deploy" / "pretrained"
+    theirs = installed / "dcnas_deploy" / "pretrained"
+    assert sorted(p.relative_to(theirs).as_posix() for p in theirs.glob("*/*") if p.suffix in (".pt", ".yaml")) == \
+        sorted(p.relative_to(ours).as_posix() for p in ours.glob("*/*") if p.suffix in (".pt", ".yaml"))
     env_check = _run(installed, tmp_path, "paths", "--json")
     info = json.loads(env_check.stdout)
     assert info["source_checkout"] is None

@@ -16,7 +16,7 @@ LAYERS: List[set] = [
     {"__init__", "errors"},
     {"fileio", "terminal", "tasks"},
     {"figures"},
-    {"datadirs", "space", "data"},
+    {"datadirs", "space", "data", "pretrained"},
     {"model", "upsamplers", "predictor"},
     {"runtimes", "agent"},
     {"lut"},

@@ -517,5 +517,5 @@ def test_search_and_demo_give_a_device_specific_supernet_its_own_devices_tau(tra
                                       "--no-verify", "-o", str(tmp_path / "a.yaml")])
     assert isinstance(result.exception, _Stop), result.output
     with pytest.raises(_Stop):
-        demo._search(tmp_path, "cpu", {"lut": str(lut)}, 50.0, QUICK, print)
+        demo._search(tmp_path, tmp_path, "cpu", {"lut": str(lut)}, 50.0, QUICK, print)
     assert [p.taus for p in predictors] == [[expected], [expected]]

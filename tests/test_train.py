@@ -477,3 +477,20 @@ def test_no_preset_on_a_cpu_warns_and_reports_the_step_cost(monkeypatch):
     assert "no --preset given, so this runs tiny-x8, the paper's GPU preset" in text
     assert "--preset demo" in text and "--preset cpu-x8" in text
     assert text.count("one step took") == 1 and "the 98 steps left would take about" in text
+
+
+def test_bf16_autocast_trains_on_cpu_and_fp16_needs_cuda(tmp_path):
+    import torch
+
+    from dcnas_deploy.train.retrain import train_arch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
+            train_arch(SearchSpace().sample(4), tiny_preset(**{"training.amp": "fp16"}), tmp_path / "h",
+                       progress=False)
+    arch = SearchSpace().sample(4)
+    res = train_arch(arch, tiny_preset(**{"training.amp": "bf16"}), tmp_path / "b", progress=False)
+    ref = train_arch(arch, tiny_preset(), tmp_path / "f", progress=False)
+    assert res["val_end"]["val_l1"] < res["val_start"]["val_l1"]  # it learns
+    # same batches, same start: bf16 forward rounding moves the result a little, not a lot
+    assert abs(res["val_end"]["val_l1"] - ref["val_end"]["val_l1"]) < 0.25 * ref["val_end"]["val_l1"]

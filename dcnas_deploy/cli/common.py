@@ -5,7 +5,7 @@ import functools
 import json
 import math
 from pathlib import Path
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, Optional, Tuple, TypeVar
 
 import typer
 
@@ -117,16 +117,22 @@ def require_run(run: Path, option: str) -> Path:
     return Path(run)
 
 
-def newest_under_runs(find: Callable[[], Optional[Path]], option: str, what: str, how: str) -> Path:
-    """What `find` returns (the newest WHAT under runs/), said out loud; ConfigError saying HOW to make one."""
+def newest_under_runs(find: Callable[[], Optional[Path]], option: str, what: str, how: str,
+                      shipped: Optional[Tuple[str, Path]] = None) -> Path:
+    """What `find` returns (the newest WHAT under runs/), else the SHIPPED (name, path), said out loud;
+    ConfigError saying HOW to make one when there is neither."""
     from dcnas_deploy.errors import ConfigError
     from dcnas_deploy.train.latest import RUNS_ROOT
 
     found = find()
-    if found is None:
-        raise ConfigError(f"no {option} given and no {what} under {RUNS_ROOT.resolve()}: {how}")
-    console.print(f"no {option} given: using the newest {what} under {RUNS_ROOT}/: [b]{found}[/]")
-    return found
+    if found is not None:
+        console.print(f"no {option} given: using the newest {what} under {RUNS_ROOT}/: [b]{found}[/]")
+        return found
+    if shipped is not None:
+        console.print(f"no {option} given and no {what} under {RUNS_ROOT}/: using the shipped [b]{shipped[0]}[/] "
+                      f"({shipped[1]})")
+        return shipped[1]
+    raise ConfigError(f"no {option} given and no {what} under {RUNS_ROOT.resolve()}: {how}")
 
 
 def print_json(data: Any) -> None:

@@ -8,10 +8,11 @@ import typer
 
 from dcnas_deploy.cli.common import Number, console, user_errors
 
-MODEL_HELP = ("bicubic | guided-filter | jbu (parameters as name:key=value,...) or a model file "
-              "(.pt/.onnx/.xml/.tflite once their loaders are installed)")
-DATA_HELP = ("synthetic[:n=24,size=256] | middlebury:PATH | lu:PATH | nyu:PATH | rgbdd:PATH | folder:PATH | "
-             "thermal-synthetic | thermal:PATH | saliency-synthetic | saliency:PATH")
+MODEL_HELP = ("bicubic | guided-filter | jbu (parameters as name:key=value,...), a shipped model (depth-x4, "
+              "depth-x8) or a model file (.pt/.onnx/.xml/.tflite once their loaders are installed)")
+DATA_HELP = ("synthetic[:n=24,size=256] | deadleaves | middlebury:PATH | lu:PATH | nyu:PATH | rgbdd:PATH | "
+             "folder:PATH | thermal-synthetic | thermal:PATH | saliency-synthetic | saliency:PATH | "
+             "sensorlr:SPEC (simulated sensor LR) | mix:SPEC+SPEC")
 _HEADERS = {"rmse": "RMSE ({unit})", "mae": "MAE ({unit})", "psnr": "PSNR (dB)", "ssim": "SSIM", "fmax": "max F (β²=0.3)",
             "sam": "SAM (°)", "ergas": "ERGAS", "scc": "SCC", "q": "Q", "q2n": "Q2n", "d_lambda": "D_λ", "d_s": "D_s",
             "qnr": "QNR"}

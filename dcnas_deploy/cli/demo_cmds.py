@@ -18,9 +18,13 @@ def demo(device: str = typer.Option("cpu", "--device", "-d", help="Device profil
                                                  help="Latency budget: this percentile of the space's LUT latency "
                                                       "over random paths (50 = median)."),
          force: bool = typer.Option(False, "--force", help="Redo every stage."),
+         supernet: str = typer.Option("auto", "--supernet", help="auto: start from the shipped supernet of the "
+                                      "preset's space when there is one (search + short fine-tune), else train "
+                                      "one | train: always train one | a train-supernet run folder."),
          quick: bool = typer.Option(False, "--quick", help="Smoke-test timing protocol (tests); latencies not meaningful."),
          ) -> None:
-    """Profile → train supernet → search under the space's median latency → verify → retrain → export → benchmark → report."""
+    """Profile → supernet (shipped, or trained) → search under the space's median latency → verify → retrain → export →
+    benchmark → report."""
     import time
 
     from dcnas_deploy.fileio import check_output_path
@@ -29,7 +33,7 @@ def demo(device: str = typer.Option("cpu", "--device", "-d", help="Device profil
     check_output_path(out, "--out", folder=True)
     t0 = time.perf_counter()
     report = run_demo(DemoSettings(out=out, preset=preset, device=device, calibrate=calibrate, quick=quick,
-                                   budget_percentile=budget_percentile, force=force), log=lambda m: console.print(m, markup=False, highlight=False))
+                                   budget_percentile=budget_percentile, force=force, supernet=supernet), log=lambda m: console.print(m, markup=False, highlight=False))
     console.print(f"[b]report[/]: {report} and {report.with_suffix('.html')} ({time.perf_counter() - t0:.0f} s)")
 
 

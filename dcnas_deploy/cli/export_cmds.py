@@ -31,7 +31,9 @@ def _precisions(text: str) -> str:
 
 def export_cmd(
     model: Optional[Path] = typer.Option(None, "--model", "-m", help="Trained model checkpoint (.pt from `dcnas-deploy "
-                                                                   "train`; default: the newest model.pt under runs/)."),
+                                                                   "train`) or a shipped model's name (depth-x8); "
+                                                                   "default: the newest model.pt under runs/, else "
+                                                                   "depth-x8."),
     target: str = typer.Option("all", "--target", "-t", parser=_targets,
                                help="onnx | openvino | tflite | all (or a comma list)."),
     precision: str = typer.Option("fp32", "--precision", "-p", parser=_precisions,
@@ -76,12 +78,19 @@ def export_cmd(
     from dcnas_deploy.terminal import LineProgress
 
     # checked before torch is imported and before any file is written
+    from dcnas_deploy.pretrained import DEFAULT_MODEL, is_pretrained_model, pretrained_model
+
+    stem = None
     if model is None:
         from dcnas_deploy.train.latest import newest_model
 
+        shipped = (DEFAULT_MODEL, pretrained_model(DEFAULT_MODEL)) if is_pretrained_model(DEFAULT_MODEL) else None
         model = newest_under_runs(newest_model, "--model", "model.pt", "train one (`dcnas-deploy demo` makes "
-                                  "runs/demo/final/model.pt) or give --model PATH (no pretrained model ships with "
-                                  "the package yet)")
+                                  "runs/demo/final/model.pt) or give --model PATH", shipped)
+        stem = DEFAULT_MODEL if shipped is not None and model == shipped[1] else None
+    elif not model.exists() and is_pretrained_model(str(model)):
+        stem, model = str(model), pretrained_model(str(model))
+        console.print(f"--model {stem}: the shipped model ({model})")
     check_output_path(out, "--out", folder=True, inputs=[model])
     if not model.is_file():
         raise ConfigError(f"--model {model} {'is a folder' if model.is_dir() else 'not found'}: give the model.pt "
@@ -102,7 +111,7 @@ def export_cmd(
     settings = ExportSettings(formats=formats, precisions=precisions, out_dir=out,
                               hr_size=hr_size, nhwc=nhwc, data=data, n_check=check_images,
                               n_calib=calib_images, gates=gates, threads=threads,
-                              latency=Protocol() if latency else None, seed=seed, stem=model.stem,
+                              latency=Protocol() if latency else None, seed=seed, stem=stem or model.stem,
                               onnx_int8=onnx_int8)
     # steps: images (+ torch timing) + per row: convert, check (+ time)
     total = (2 if latency else 1) + len(formats) * len(precisions) * (3 if latency else 2)

@@ -17,7 +17,8 @@ Strategy = Literal["evolution+predictor", "evolution", "random"]
 
 
 def search(supernet: Optional[Path] = typer.Option(None, "--supernet", help="Run directory of `dcnas-deploy "
-                                                   "train-supernet` (default: the newest one under runs/)."),
+                                                   "train-supernet` (default: the newest one under runs/, else the "
+                                                   "shipped supernet)."),
            out: Path = typer.Option(Path("arch.yaml"), "--out", "-o", help="Where to write the found architecture."),
            latency: List[str] = typer.Option([], "--latency", help="Latency budget (40ms, '40 ms', 0.04s, 40000us, 40); repeat with --device."),
            device: List[str] = typer.Option([], "--device", "-d", help="Device of the matching --latency (default: cpu)."),
@@ -38,7 +39,8 @@ def search(supernet: Optional[Path] = typer.Option(None, "--supernet", help="Run
                                            "(default: the latency at the LUT's nominal speed, from a paired "
                                            "measurement with its reference network)."),
            allow_bicubic: bool = typer.Option(False, "--allow-bicubic", help="Let the bicubic-only output (no "
-                                              "network, all fusions none) be a candidate."),
+                                              "network, all fusions none) and target-blind networks (no fusion "
+                                              "reads the target) be candidates."),
            ) -> None:
     """Find the best architecture under latency/params/MACs budgets; verified on the device."""
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
@@ -57,12 +59,14 @@ def search(supernet: Optional[Path] = typer.Option(None, "--supernet", help="Run
         if count is not None:
             parse_count(count)
     if supernet is None:
+        from dcnas_deploy.pretrained import default_supernet
         from dcnas_deploy.train.latest import newest_supernet_run
 
+        shipped = default_supernet()
         supernet = newest_under_runs(newest_supernet_run, "--supernet", "supernet run",
                                      "train one with `dcnas-deploy train-supernet --preset demo --out runs/supernet` "
-                                     "(~1.5 min) or run `dcnas-deploy demo`, then search again (no pretrained "
-                                     "supernet ships with the package yet)")
+                                     "(~1.5 min) or run `dcnas-deploy demo`, then search again",
+                                     (shipped.name, shipped) if shipped is not None else None)
     require_run(supernet, "--supernet")
     from dcnas_deploy.runtimes.devices import load_device
 

@@ -102,6 +102,10 @@ def make_triple(sample: Sample, scale: int, *, noise_level: float = 0.0, use_rea
         lr = mtf_degrade(hr, scale, sample.degradation[4:])
     else:
         lr = resize_depth(hr, (h, w), sample.zero_is_hole)
+        if sample.degradation == "sensor":
+            from dcnas_deploy.data.sensor_lr import simulate_sensor_lr
+
+            lr = simulate_sensor_lr(lr, rng if rng is not None else _rng_for(sample.name, seed + 1), sample.zero_is_hole)
     if noise_level:
         lr = add_noise(lr, hr, noise_level, rng if rng is not None else _rng_for(sample.name, seed),
                        sample.zero_is_hole)

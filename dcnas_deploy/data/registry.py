@@ -19,7 +19,7 @@ from dcnas_deploy.errors import ConfigError, DcnasError
 SPLITS = ("train", "val", "test", "all")
 
 _BUILTIN_MODULES = ("synthetic", "middlebury", "nyu", "rgbdd", "folder", "thermal", "pbvs", "saliency",
-                    "multispectral", "pansharpen_files")
+                    "multispectral", "pansharpen_files", "deadleaves", "mix", "sensor_lr")
 
 
 class Dataset:

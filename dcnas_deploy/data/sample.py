@@ -21,7 +21,8 @@ class Sample:
     zero_is_hole: bool = True
     """The task's hole policy: True for depth (0 = no measurement), False when 0 is a value."""
     degradation: str = "bicubic"
-    """How HR becomes LR: 'bicubic' (PIL, the published GISR protocol) or 'mtf:SENSOR' (Wald's protocol)."""
+    """How HR becomes LR: 'bicubic' (PIL, the published GISR protocol), 'mtf:SENSOR' (Wald's protocol) or
+    'sensor' (bicubic plus a simulated depth sensor's noise and missing pixels: data.sensor_lr)."""
 
     @property
     def shape(self) -> tuple:

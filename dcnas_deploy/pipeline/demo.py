@@ -16,6 +16,8 @@ from dcnas_deploy.runtimes.protocol import CALIBRATION_NETWORKS
 
 MIDDLEBURY = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "middlebury"
 BENCH_DEVICES = ("cpu", "cpu-openvino", "cpu-tflite", "cpu-torch")
+EVAL_SYNTHETIC = "synthetic:n=24,size=128"
+"""The procedural test scenes the demo scores on (rooms, bicubic LR), whatever the preset trains on."""
 
 
 @dataclass
@@ -33,6 +35,9 @@ class DemoSettings:
     eval_images: int = 6
     middlebury: Optional[Path] = field(default_factory=lambda: MIDDLEBURY if (MIDDLEBURY / "Depth").is_dir() else None)
     force: bool = False
+    supernet: str = "auto"
+    """'auto': start from the shipped supernet of the preset's search space when there is one (search + short
+    fine-tune), else train one; 'train': always train one; or the path of a `train-supernet` run to start from."""
 
 
 def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> Path:
@@ -53,11 +58,15 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> Path:
                      lambda: _profile(preset, s.device, out, s.calibrate, protocol, s.quick))
     if not lut["reused"]:
         log(f"[profile] {lut['reuse_note']}")
-    stages.run("supernet", base, lambda: _supernet(preset, out))
-    found = stages.run("search", {**base, "lut": lut, "budget_percentile": s.budget_percentile},
-                       lambda: _search(out, s.device, lut, s.budget_percentile, protocol, log))
-    final = stages.run("retrain", {**base, "arch": found["genome"]}, lambda: _retrain(preset, out))
-    exp = stages.run("export", {**base, "model": final["model"]}, lambda: _export(preset, out, final, protocol))
+    start = _supernet_source(preset, s.supernet)
+    sup = stages.run("supernet", {**base, "start": str(start or "train")},
+                     lambda: _supernet(preset, out) if start is None else _given_supernet(start))
+    run = Path(sup["run"])
+    found = stages.run("search", {**base, "lut": lut, "budget_percentile": s.budget_percentile, "supernet": str(run)},
+                       lambda: _search(out, run, s.device, lut, s.budget_percentile, protocol, log))
+    final = stages.run("retrain", {**base, "arch": found["genome"]}, lambda: _retrain(preset, out, run))
+    exp = stages.run("export", {**base, "model": final["model"], "mb": str(s.middlebury)},
+                     lambda: _export(preset, out, final, protocol, s.middlebury))
     stages.run("benchmark", {**base, "export": exp["files"]},
                lambda: _benchmark(exp, found, out, protocol))
     stages.run("evaluate", {**base, "model": final["model"], "mb": str(s.middlebury), "n": s.eval_images},
@@ -97,6 +106,36 @@ def _profile(preset, device: str, out: Path, calibrate: int, protocol, quick: bo
             "scatter": str(lut.path.with_suffix(".calibration.png"))}  # type: ignore[union-attr]  # loaded or saved
 
 
+def _supernet_source(preset, choice: str) -> Optional[Path]:
+    """The supernet run the demo starts from (None: train one), per DemoSettings.supernet."""
+    from dcnas_deploy.errors import ConfigError
+
+    if choice == "train":
+        return None
+    if choice == "auto":
+        from dcnas_deploy.pretrained import supernet_for_space
+
+        return supernet_for_space(preset.to_dict()["space"])
+    run = Path(choice)
+    if not (run / "checkpoint.pt").is_file():
+        raise ConfigError(f"--supernet {run}: no checkpoint.pt there; give auto, train or a train-supernet run folder")
+    return run
+
+
+def _given_supernet(run: Path) -> Dict[str, Any]:
+    """The record of a supernet the demo did not train (shipped or given): what its card or log says."""
+    import yaml
+
+    from dcnas_deploy.train.rundir import RunDir
+
+    card_path = run / "card.yaml"
+    card = yaml.safe_load(card_path.read_text()) if card_path.is_file() else {}
+    val = card.get("val", {})
+    return {"run": str(run), "given": card.get("name", str(run)), "steps": card.get("step") or
+            RunDir(run).load_checkpoint().get("step"), "val_start": val.get("start"), "val_end": val.get("end"),
+            "seconds": 0.0, "made_by": card.get("made_by", "")}
+
+
 def _supernet(preset, out: Path) -> Dict[str, Any]:
     from dcnas_deploy.train.supernet import train_supernet
 
@@ -107,7 +146,7 @@ def _supernet(preset, out: Path) -> Dict[str, Any]:
             "seconds": res["elapsed_s"]}
 
 
-def _search(out: Path, device: str, lut: Dict[str, Any], percentile: float, protocol,
+def _search(out: Path, run: Path, device: str, lut: Dict[str, Any], percentile: float, protocol,
             log: Callable[[str], None]) -> Dict[str, Any]:
     from dcnas_deploy.search.constraints import build_constraints
     from dcnas_deploy.search.evolution import SearchSettings
@@ -116,7 +155,7 @@ def _search(out: Path, device: str, lut: Dict[str, Any], percentile: float, prot
 
     from dcnas_deploy.lut.table import LUT
 
-    inputs = load_supernet_inputs(out / "supernet")
+    inputs = load_supernet_inputs(run)
     s = inputs.preset.search
     latency = LUT.load(lut["lut"]).batch_latency(inputs.space.sample_genomes(10000, seed=0), inputs.space)
     budget = float(np.percentile(latency, percentile))
@@ -126,7 +165,7 @@ def _search(out: Path, device: str, lut: Dict[str, Any], percentile: float, prot
     scorer = inputs.scorer_for(cons)
     res = search_architecture(inputs.space, cons, inputs.fitness, out / "arch.yaml", settings,
                               "evolution+predictor" if pred is not None else "evolution", scorer, seed=0,
-                              protocol=protocol, provenance={"supernet": str(out / "supernet")}, on_note=log,
+                              protocol=protocol, provenance={"supernet": str(run)}, on_note=log,
                               fitness_key=inputs.fitness_key)
     meta = res.arch.meta["search"]
     closed = [t for t in res.verification.tried if t["accepted"]][0]["devices"]
@@ -137,24 +176,26 @@ def _search(out: Path, device: str, lut: Dict[str, Any], percentile: float, prot
             "macs": inputs.space.macs(res.arch), "files": {k: str(v) for k, v in res.files.items()}}
 
 
-def _retrain(preset, out: Path) -> Dict[str, Any]:
+def _retrain(preset, out: Path, supernet: Path) -> Dict[str, Any]:
     from dcnas_deploy.space import Arch
     from dcnas_deploy.train.retrain import train_arch
 
     run = out / "final"
-    summary = train_arch(Arch.from_yaml(out / "arch.yaml"), preset, run, init="supernet", supernet=out / "supernet",
+    summary = train_arch(Arch.from_yaml(out / "arch.yaml"), preset, run, init="supernet", supernet=supernet,
                          resume=(run / "checkpoint.pt").is_file())
     assert summary is not None  # one process: rank 0's summary
     return {k: v for k, v in summary.items() if isinstance(v, (int, float, str, dict, list))} | {
         "model": str(summary["model"])}
 
 
-def _export(preset, out: Path, final: Dict[str, Any], protocol) -> Dict[str, Any]:
+def _export(preset, out: Path, final: Dict[str, Any], protocol, middlebury: Optional[Path]) -> Dict[str, Any]:
+    """Every format in fp32, each checked against PyTorch on Middlebury pairs when present, else procedural scenes."""
     from dcnas_deploy.export.formats import parse_precisions, parse_targets
     from dcnas_deploy.export.pipeline import ExportSettings, export_checkpoint
 
+    data = f"middlebury:{middlebury}" if middlebury is not None else EVAL_SYNTHETIC
     settings = ExportSettings(formats=parse_targets("all"), precisions=parse_precisions("fp32"),
-                              out_dir=out / "export", data=preset.data.spec, latency=protocol)
+                              out_dir=out / "export", data=data, latency=protocol)
     report = export_checkpoint(final["model"], settings)
     d = report.to_dict()
     return {"ok": report.ok, "rows": d["rows"], "unit": d["unit"], "data": d["data"],
@@ -193,7 +234,7 @@ def _evaluate(preset, final: Dict[str, Any], out: Path, n: int, middlebury: Opti
     from dcnas_deploy.upsamplers import create_upsampler
 
     scale = preset.space.scale
-    sets = {"synthetic": open_dataset(preset.data.spec, split="test", limit=n)}
+    sets = {"synthetic": open_dataset(EVAL_SYNTHETIC, split="test", limit=n)}
     if middlebury is not None:
         sets["middlebury"] = open_dataset(f"middlebury:{middlebury}", split="test", limit=n)
     models = {"bicubic": "bicubic", "guided-filter": "guided-filter", "jbu": "jbu", "ours": final["model"]}

@@ -62,6 +62,8 @@ def _f(v: Any, fmt: str = "{:.4g}") -> str:
 
 def build_blocks(out: Path, s, r: Dict[str, Dict[str, Any]], seconds: Dict[str, float]) -> List[Block]:
     """The report's content, every number taken from the stage records `r`."""
+    from dcnas_deploy.pipeline.demo import EVAL_SYNTHETIC
+
     rel = lambda p: os.path.relpath(p, out)
     prof, sup, found, fin, exp, bench, ev = (r[k] for k in ("profile", "supernet", "search", "retrain", "export",
                                                              "benchmark", "evaluate"))
@@ -85,9 +87,15 @@ def build_blocks(out: Path, s, r: Dict[str, Dict[str, Any]], seconds: Dict[str, 
                 f"p75 {prof['space_latency_ms']['p75']:.3f} ms.")]
     if Path(prof["scatter"]).is_file():
         b.append(("img", (rel(prof["scatter"]), "LUT prediction vs end-to-end measurement")))
-    b += [("h2", "2. Supernet"),
-          ("p", f"{sup['steps']} steps in {sup['seconds']:.0f} s; validation of sampled paths (normalised units) "
-                f"from [{_f(sup.get('val_start'))}] to [{_f(sup.get('val_end'))}].")]
+    if sup.get("given"):
+        sup_text = (f"Started from the supernet `{sup['given']}` ({sup['run']}; {sup['steps']} steps, trained by "
+                    f"`{sup.get('made_by') or 'an earlier run'}`), not trained here; validation of sampled paths "
+                    f"(normalised units, the preset's metric) went from [{_f(sup.get('val_start'))}] to [{_f(sup.get('val_end'))}] "
+                    f"in its training.")
+    else:
+        sup_text = (f"{sup['steps']} steps in {sup['seconds']:.0f} s; validation of sampled paths (normalised units) "
+                    f"from [{_f(sup.get('val_start'))}] to [{_f(sup.get('val_end'))}].")
+    b += [("h2", "2. Supernet"), ("p", sup_text)]
     b += [("h2", "3. Search under the latency budget"),
           ("p", f"Budget: the {found.get('budget_percentile', 50):g}th percentile of the space's LUT latency, "
                 f"**{found['budget_ms']:.3f} ms** on `{s.device}`. "
@@ -110,7 +118,7 @@ def build_blocks(out: Path, s, r: Dict[str, Dict[str, Any]], seconds: Dict[str, 
     b += [("h2", "4. Retraining the found architecture"),
           ("p", "Initialised from the supernet; " + ", ".join(f"{k} {_f(v)}" for k, v in metrics.items() if
                                                                isinstance(v, (int, float))) + f". Checkpoint `{fin['model']}`.")]
-    b += [("h2", "5. Export (accuracy checked against PyTorch on real images)"),
+    b += [("h2", f"5. Export (accuracy checked against PyTorch on {exp['data']})"),
           ("table", (["format", "precision", "status", "size MB", "PSNR vs torch dB", f"task RMSE ({exp['unit']})",
                       "PyTorch task RMSE", "median ms"],
                      [[x.get("format"), x.get("precision"), x.get("status"), _f(x.get("size_mb"), "{:.2f}"),
@@ -134,14 +142,15 @@ def build_blocks(out: Path, s, r: Dict[str, Dict[str, Any]], seconds: Dict[str, 
         f"dcnas-deploy profile --device {s.device} --width {found_space(found)['width']} "
         f"--hr {found_space(found)['hr_size'][0]}x{found_space(found)['hr_size'][1]} --scale {found_space(found)['scale']}"
         f" --calibrate {s.calibrate}{q}",
-        f"dcnas-deploy train-supernet --preset {s.preset} --out {out}/supernet",
-        f"dcnas-deploy search --supernet {out}/supernet --device {s.device} --latency {found['budget_ms']:.4f}ms "
-        f"-o {out}/arch.yaml{q}",
-        f"dcnas-deploy train --arch {out}/arch.yaml --preset {s.preset} --init supernet --supernet {out}/supernet "
-        f"--out {out}/final",
+        *([] if sup.get("given") else [f"dcnas-deploy train-supernet --preset {s.preset} --out {out}/supernet"]),
+        f"dcnas-deploy search --supernet {sup.get('run', f'{out}/supernet')} --device {s.device} "
+        f"--latency {found['budget_ms']:.4f}ms -o {out}/arch.yaml{q}",
+        f"dcnas-deploy train --arch {out}/arch.yaml --preset {s.preset} --init supernet "
+        f"--supernet {sup.get('run', f'{out}/supernet')} --out {out}/final",
         f"dcnas-deploy export --model {fin['model']} --target all -o {out}/export",
         *[f"dcnas-deploy benchmark --device {x['device']} {x['input']}" for x in bench["rows"]],
-        f"dcnas-deploy evaluate -m bicubic -m guided-filter -m jbu -m {fin['model']} --data synthetic --scale {ev['scale']}",
+        f"dcnas-deploy evaluate -m bicubic -m guided-filter -m jbu -m {fin['model']} --data {EVAL_SYNTHETIC} "
+        f"--scale {ev['scale']}",
         f"dcnas-deploy demo --out {out}   # all of the above; finished stages are reused"]))]
     return b
 

@@ -60,7 +60,8 @@ class ArchTrainer(RunTrainer):
 
     def train_step(self, step: int) -> Dict[str, Any]:
         b = self.stream.batch(step, 0).to(self.device)
-        loss = masked_l1(self.model(b.lr, b.guide), b.hr, b.mask)
+        with self.autocast():
+            loss = masked_l1(self.model(b.lr, b.guide).float(), b.hr, b.mask)
         self.optimise(loss)
         lr = self.opt.param_groups[0]["lr"]
         self.sched.step()

@@ -183,10 +183,11 @@ class SupernetTrainer(RunTrainer):
             arch = Arch(genome)
             b = self.stream.batch(step, j).to(self.device)
             if _trivial(genome):  # DDP would wait for gradients that never come
-                with torch.no_grad():
-                    loss = masked_l1(self.net(b.lr, b.guide, arch=arch), b.hr, b.mask)
+                with torch.no_grad(), self.autocast():
+                    loss = masked_l1(self.net(b.lr, b.guide, arch=arch).float(), b.hr, b.mask)
             else:
-                loss = masked_l1(self.model(b.lr, b.guide, arch=arch), b.hr, b.mask)
+                with self.autocast():
+                    loss = masked_l1(self.model(b.lr, b.guide, arch=arch).float(), b.hr, b.mask)
             self.optimise(loss)
             losses.append(float(loss.detach()))
         lr = self.opt.param_groups[0]["lr"]

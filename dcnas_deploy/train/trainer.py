@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
 import numpy as np
 import torch
 
+from dcnas_deploy.errors import ConfigError
 from dcnas_deploy.presets import Preset
 from dcnas_deploy.train.batches import Batch, TrainStream, check_sample_bands, open_split, validation_batches
 from dcnas_deploy.train.distributed import Dist, init_distributed
@@ -88,6 +89,9 @@ class RunTrainer:
             # the supernet's other paths get no gradients this step; its only buffer (the bicubic taps) is constant
             self.ddp = DistributedDataParallel(self.net, find_unused_parameters=True, broadcast_buffers=False,
                                                device_ids=[self.device] if self.device.type == "cuda" else None)
+        if tr.amp == "fp16" and self.device.type != "cuda":
+            raise ConfigError("training.amp: fp16 needs a CUDA device (loss scaling); use bf16 on a CPU")
+        self.scaler = torch.amp.GradScaler("cuda") if tr.amp == "fp16" else None
         self.opt = make_optimizer(self.net.parameters(), lr, tr.betas, tr.eps)
         self.sched = make_scheduler(self.opt, lr_halve_every)
         self.start, self.elapsed_before = 0, 0.0
@@ -132,18 +136,34 @@ class RunTrainer:
         """Called on every rank before the first step of this segment."""
 
     # ---- helpers for subclasses -------------------------------------------------------------------
+    def autocast(self) -> Any:
+        """Context for the training forward pass: autocast in training.amp's dtype, or nothing when off."""
+        import contextlib
+
+        amp = self.preset.training.amp
+        if amp == "off":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
     def optimise(self, loss: torch.Tensor) -> None:
         """Backward, average gradients over ranks, clip, Adam step (skip when nothing is trainable)."""
         self.opt.zero_grad(set_to_none=True)
         if not loss.requires_grad:
             return
-        loss.backward()
+        scaler = self.scaler
+        (scaler.scale(loss) if scaler is not None else loss).backward()
         if self.ddp is None:
             self.dist.average_grads(self.net.parameters())
+        if scaler is not None:
+            scaler.unscale_(self.opt)
         clip = self.preset.training.grad_clip
         if clip > 0:
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), clip)
-        self.opt.step()
+        if scaler is not None:
+            scaler.step(self.opt)
+            scaler.update()
+        else:
+            self.opt.step()
 
     @property
     def model(self) -> torch.nn.Module:
