@@ -125,3 +125,22 @@ def test_uniform_hand_designed_arch():
     for bad in (("k4e4", 2, "sum"), ("k3e4", 5, "sum"), ("k3e4", 2, "add")):
         with pytest.raises(ConfigError):
             Arch.uniform(*bad)
+
+
+def test_arch_show_takes_the_space_an_architecture_was_searched_in(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from dcnas_deploy.cli.main import app
+
+    space = SearchSpace(width=8, scale=4, hr_size=(64, 64))
+    arch = Arch(space.sample(1).genes, meta={"space": space.to_dict()})
+    arch.to_yaml(tmp_path / "a.yaml")
+    show = lambda *more: json.loads(CliRunner().invoke(app, ["arch", "show", str(tmp_path / "a.yaml"), "--json",
+                                                             *more]).stdout)
+    got = show()
+    assert (got["scale"], got["hr"]) == (4, [64, 64])
+    assert show("--scale", "8")["scale"] == 8  # an option still wins
+    Arch(arch.genes).to_yaml(tmp_path / "a.yaml")  # no recorded space: the defaults
+    assert (show()["scale"], show()["hr"]) == (8, [256, 256])

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Optional
 
 import typer
 
@@ -44,16 +44,25 @@ def validate(path: Path) -> None:
 @arch_app.command("show")
 @user_errors
 def show(path: Path,
-         width: int = typer.Option(8, parser=Number(int, min=4, max=256), help="Base width C (stage widths C·2^i)."),
-         scale: Scale = typer.Option(8, help="Upscaling factor."),
-         hr: str = typer.Option("256x256", help="HR size HxW for MACs."),
+         width: Optional[int] = typer.Option(None, parser=Number(int, min=4, max=256),
+                                             help="Base width C (stage widths C·2^i); default: the space the "
+                                                  "architecture was searched in, else 8."),
+         scale: Optional[Scale] = typer.Option(None, help="Upscaling factor; default: the searched space's, else 8."),
+         hr: Optional[str] = typer.Option(None, help="HR size HxW for MACs; default: the searched space's, else "
+                                                     "256x256."),
          ops: bool = typer.Option(False, "--ops", help="Also list every live op."),
          as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of a table.")) -> None:
     """Table of stages, live ops, params and MACs."""
     from dcnas_deploy.space import Arch, SearchSpace, parse_hw
 
     arch = Arch.from_yaml(path)
-    space = SearchSpace(width=width, scale=scale, hr_size=parse_hw(hr))
+    found = arch.meta.get("space")
+    searched: dict = found if isinstance(found, dict) else {}
+    width = width if width is not None else int(searched.get("width", 8))
+    scale_used = int(scale if scale is not None else searched.get("scale", 8))
+    space = SearchSpace(width=width, scale=scale_used,
+                        hr_size=parse_hw(hr) if hr else tuple(searched.get("hr_size", (256, 256))))
+    scale = scale_used  # type: ignore[assignment]  # one of the space's scales, checked by SearchSpace
     summary = arch_summary(space, arch)
     if as_json:
         print_json({"path": str(path), "width": width, "scale": scale, "hr": list(space.hr_size), **summary})
