@@ -27,3 +27,10 @@ def middlebury_dir() -> Path:
     if not (MIDDLEBURY / "Depth").is_dir():
         pytest.skip(f"real data not found at {MIDDLEBURY}")
     return MIDDLEBURY
+
+
+@pytest.fixture
+def lenient_host_check(monkeypatch):
+    """This VM's speed swings up to ~2x within seconds (README), so tests that are not about the 2x refusal
+    raise it out of reach; test_search.py's refusal tests keep it."""
+    monkeypatch.setattr("dcnas_deploy.search.verify.MAX_FACTOR", 10.0)

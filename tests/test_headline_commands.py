@@ -34,7 +34,7 @@ def _tiny_preset(folder: Path) -> Path:
     return path
 
 
-def test_search_and_export_as_typed(tmp_path, monkeypatch):
+def test_search_and_export_as_typed(tmp_path, monkeypatch, lenient_host_check):
     from dcnas_deploy import pretrained
     from dcnas_deploy.train.ship_pretrained import ship_model, ship_supernet
 

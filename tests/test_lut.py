@@ -44,9 +44,11 @@ def test_latency_is_calibrated_sum_of_live_ops_and_vectorised(cpu_lut):
     cal, o = cpu_lut.calibration, cpu_lut.overhead_ms
     genomes = SPACE.sample_genomes(200, seed=1)
     batch = cpu_lut.batch_latency(genomes, SPACE)
+    floor = cpu_lut.raw_tables(SPACE).lr_up  # no network is predicted faster than its LR-up alone
     for g, got in zip(genomes[:50], batch):
         arch = Arch(g)
         want = cal.scale * sum(max(cpu_lut.op_ms(lo.op) - o, 0.0) for lo in SPACE.live_ops(arch)) + cal.offset_ms
+        want = max(want, floor)  # a 5-network quick fit once gave offset -0.63 ms at this tiny geometry
         assert got == pytest.approx(want, rel=1e-9, abs=1e-9)
         assert cpu_lut.latency(arch, SPACE) == pytest.approx(got)
     tables = make_cost(f"latency:{cpu_lut.path}", SPACE)

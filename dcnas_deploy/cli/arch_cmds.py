@@ -58,16 +58,14 @@ def show(path: Path,
     arch = Arch.from_yaml(path)
     found = arch.meta.get("space")
     searched: dict = found if isinstance(found, dict) else {}
-    width = width if width is not None else int(searched.get("width", 8))
-    scale_used = int(scale if scale is not None else searched.get("scale", 8))
-    space = SearchSpace(width=width, scale=scale_used,
+    space = SearchSpace(width=width if width is not None else int(searched.get("width", 8)), scale=int(scale if scale is not None else searched.get("scale", 8)),
                         hr_size=parse_hw(hr) if hr else tuple(searched.get("hr_size", (256, 256))))
-    scale = scale_used  # type: ignore[assignment]  # one of the space's scales, checked by SearchSpace
     summary = arch_summary(space, arch)
     if as_json:
-        print_json({"path": str(path), "width": width, "scale": scale, "hr": list(space.hr_size), **summary})
+        print_json({"path": str(path), "width": space.width, "scale": space.scale, "hr": list(space.hr_size),
+                    **summary})
         return
-    _print_summary(summary, f"{path}  (C={width}, x{scale}, HR {space.hr_size[0]}x{space.hr_size[1]})",
+    _print_summary(summary, f"{path}  (C={space.width}, x{space.scale}, HR {space.hr_size[0]}x{space.hr_size[1]})",
                    ops)
 
 

@@ -20,7 +20,7 @@ from typing import Optional
 
 import numpy as np
 
-from dcnas_deploy.data.registry import Dataset, check_spec, open_dataset, register_dataset, task_of_spec
+from dcnas_deploy.data.registry import Dataset, Subset, check_spec, open_dataset, register_dataset, task_of_spec
 from dcnas_deploy.data.sample import Sample
 from dcnas_deploy.errors import ConfigError
 
@@ -71,24 +71,15 @@ def simulate_sensor_lr(lr: np.ndarray, rng: np.random.Generator, zero_is_hole: b
     return out
 
 
-class SensorLRDataset(Dataset):
-    """`base` with every sample's LR made by the simulated sensor (real LR captures are kept as they are)."""
+class SensorLRDataset(Subset):
+    """Every sample of `base` with its LR made by the simulated sensor (real LR captures are kept as they are)."""
 
     def __init__(self, base: Dataset):
-        self.base = base
-        self.name, self.protocol, self.split, self.task = f"sensorlr:{base.name}", base.protocol, base.split, base.task
-        self.notes = base.notes
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    @property
-    def has_real_lr(self) -> bool:
-        """Whether the base dataset has real LR captures (those are used instead of the simulation)."""
-        return self.base.has_real_lr
+        super().__init__(base, range(len(base)))
+        self.name = f"sensorlr:{base.name}"
 
     def load(self, index: int) -> Sample:
-        s = self.base[index]
+        s = super().load(index)
         if s.degradation != "bicubic":
             raise ConfigError(f"sensorlr: {self.base.name} makes its LR by {s.degradation!r}, not bicubic; the sensor "
                               f"simulation applies to depth-style bicubic LR only")

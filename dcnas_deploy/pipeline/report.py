@@ -138,15 +138,16 @@ def build_blocks(out: Path, s, r: Dict[str, Dict[str, Any]], seconds: Dict[str, 
                               _f(v.get("ssim"), "{:.4f}")] for m, v in per_model.items()])))
         b.append(("img", (rel(ev["grids"][dname]), f"{dname}: guide, LR, outputs, ground truth, error maps")))
     q = " --quick" if s.quick else ""
+    sup_run = sup.get("run", f"{out}/supernet")
     b += [("h2", "8. Reproduce"), ("code", "\n".join([
         f"dcnas-deploy profile --device {s.device} --width {found_space(found)['width']} "
         f"--hr {found_space(found)['hr_size'][0]}x{found_space(found)['hr_size'][1]} --scale {found_space(found)['scale']}"
         f" --calibrate {s.calibrate}{q}",
         *([] if sup.get("given") else [f"dcnas-deploy train-supernet --preset {s.preset} --out {out}/supernet"]),
-        f"dcnas-deploy search --supernet {sup.get('run', f'{out}/supernet')} --device {s.device} "
+        f"dcnas-deploy search --supernet {sup_run} --device {s.device} "
         f"--latency {found['budget_ms']:.4f}ms -o {out}/arch.yaml{q}",
         f"dcnas-deploy train --arch {out}/arch.yaml --preset {s.preset} --init supernet "
-        f"--supernet {sup.get('run', f'{out}/supernet')} --out {out}/final",
+        f"--supernet {sup_run} --out {out}/final",
         f"dcnas-deploy export --model {fin['model']} --target all -o {out}/export",
         *[f"dcnas-deploy benchmark --device {x['device']} {x['input']}" for x in bench["rows"]],
         f"dcnas-deploy evaluate -m bicubic -m guided-filter -m jbu -m {fin['model']} --data {EVAL_SYNTHETIC} "

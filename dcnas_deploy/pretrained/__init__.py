@@ -51,7 +51,7 @@ def pretrained_model(name: str) -> Path:
 
 def resolve_model(spec: str) -> str:
     """A shipped model's name becomes the path of its model.pt; anything else is returned unchanged."""
-    return str(pretrained_model(spec)) if is_pretrained_model(spec) else spec
+    return str(PRETRAINED_DIR / spec / "model.pt") if is_pretrained_model(spec) else spec
 
 
 def default_supernet(scale: Optional[int] = None) -> Optional[Path]:

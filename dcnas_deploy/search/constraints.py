@@ -97,9 +97,7 @@ def target_blind(genomes: np.ndarray) -> np.ndarray:
 
     Measured: a supernet search at CPU scale chose such a path (fusions guide/guide, target encoder dead) and,
     retrained for 1500 steps, it scored exactly bicubic on Middlebury ×4 (2.281 vs 2.281)."""
-    g = np.atleast_2d(genomes)
-    uses = np.array([USES_TARGET[f] for f in FUSIONS])
-    return ~uses[g[:, N_BLOCK_GENES:]].any(axis=1)
+    return np.asarray(~SearchSpace.liveness(genomes).target.any(axis=1))
 
 
 def smallest_networks(include_bicubic: bool = False) -> np.ndarray:

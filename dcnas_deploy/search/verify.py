@@ -78,6 +78,14 @@ def _speed_line(lut, factor: float) -> str:
 HOST_CHECK_TIMINGS = 3
 """The host check times the reference this many times: a VM's speed can swing ~2x within seconds, so a
 host is refused only when even its fastest timing is beyond MAX_FACTOR (and reported by the median)."""
+HOST_CHECK_MAX_TIMINGS = 12
+"""When all of the first timings are beyond MAX_FACTOR, it keeps timing up to this many before refusing: a
+slow spell of a few seconds (CI once saw 2.11x on a table profiled a minute before) is waited out."""
+
+
+def _within_limit(factors: List[float]) -> bool:
+    """Some timing within MAX_FACTOR on each side: the host is not refused on these."""
+    return min(factors) <= MAX_FACTOR and max(factors) >= 1 / MAX_FACTOR
 
 
 def host_check(check: DeviceCheck, space: SearchSpace, protocol: Protocol, note: Callable[[str], None]) -> None:
@@ -91,10 +99,13 @@ def host_check(check: DeviceCheck, space: SearchSpace, protocol: Protocol, note:
     c = check.constraint
     try:
         with Measurer(c.device, protocol, timing_model(space, c.lut.reference.arch())) as m:
-            factors = sorted(m.reference().median_ms / c.lut.reference.nominal_ms for _ in range(HOST_CHECK_TIMINGS))
+            factors = [m.reference().median_ms / c.lut.reference.nominal_ms for _ in range(HOST_CHECK_TIMINGS)]
+            while len(factors) < HOST_CHECK_MAX_TIMINGS and not _within_limit(factors):
+                factors.append(m.reference().median_ms / c.lut.reference.nominal_ms)
     except DcnasError as exc:
         raise DcnasError(f"closed-loop check on {c.name} failed: {exc} "
                          f"(use --no-verify to skip it, at the cost of an unverified budget)") from None
+    factors.sort()
     check.factor = statistics.median(factors)
     if factors[0] > MAX_FACTOR:
         check_factor(c, factors[0])

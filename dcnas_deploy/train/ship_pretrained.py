@@ -31,7 +31,7 @@ def _half(state: Dict[str, Any]) -> Dict[str, Any]:
 
 def ship_model(model_pt: Path, name: str, card: Dict[str, Any], root: Path = PRETRAINED_DIR) -> Path:
     """Copy trained `model_pt` to root/name/model.pt (fp16 weights when harmless) with card.yaml; returns the folder."""
-    import io
+    import copy
 
     import torch
 
@@ -40,7 +40,7 @@ def ship_model(model_pt: Path, name: str, card: Dict[str, Any], root: Path = PRE
     model, _ = load_model(model_pt)
     payload = torch.load(model_pt, map_location="cpu", weights_only=False)
     half = _half(payload["state_dict"])
-    slim, _ = load_model(model_pt)
+    slim = copy.deepcopy(model)
     slim.load_state_dict(half)
     g = torch.Generator().manual_seed(0)
     s = model.space.scale
@@ -53,9 +53,7 @@ def ship_model(model_pt: Path, name: str, card: Dict[str, Any], root: Path = PRE
         payload["state_dict"] = half
     dest = root / name
     dest.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    atomic_write(dest / "model.pt", lambda tmp: Path(tmp).write_bytes(buf.getvalue()))
+    atomic_write(dest / "model.pt", lambda tmp: torch.save(payload, tmp))
     _write_card(dest, {"kind": "model", "name": name, **card,
                        "weights": {"stored": dtype, "fp16_max_abs_change": round(diff, 8), "from": str(model_pt)}})
     return dest
