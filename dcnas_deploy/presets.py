@@ -91,6 +91,8 @@ class SamplingSection:
     strategy: str = _f("predictor", choices=("predictor", "uniform"), doc="'uniform' = SPOS throughout")
     constraint: str = _f("params", doc="cost that τ constrains: params, macs or latency:DEVICE")
     warmup_steps: int = _f(1890, lo=0, doc="uniform steps before the predictor (30 epochs)")
+    largest_steps: int = _f(0, lo=0, doc="first steps train the largest path (every slot k7e6, a two-input "
+                            "fusion drawn per level), as Once-for-All starts from its full network")
     m: int = _f(20, lo=1, doc="candidates per step")
     k: int = _f(1, lo=1, doc="candidates trained per step (the predictor's top k)")
     refresh_every: int = _f(1260, lo=1, doc="t: refresh the predictor every t steps (20 epochs)")

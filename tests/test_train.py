@@ -191,6 +191,33 @@ def test_tiny_supernet_run_lowers_validation_l1_and_writes_its_files(supernet_ru
     assert np.all(refresh.cost <= refresh.tau)
 
 
+def test_largest_steps_train_the_full_network_first(tmp_path):
+    """sampling.largest_steps: the first steps train every slot as k7e6 with two-input fusions (drawn per level),
+    logged as phase 'largest', then the warm-up's uniform paths."""
+    import csv
+
+    from dcnas_deploy.space.genes import BLOCK_NAMES, FUSIONS, N_BLOCK_GENES
+    from dcnas_deploy.train.supernet import TWO_INPUT_FUSIONS, SupernetTrainer, largest_path, train_supernet
+
+    rng = np.random.default_rng(0)
+    paths = np.stack([largest_path(rng) for _ in range(30)])
+    assert np.all(paths[:, :N_BLOCK_GENES] == BLOCK_NAMES.index("k7e6"))
+    fusions = {FUSIONS[i] for i in paths[:, N_BLOCK_GENES:].ravel()}
+    assert fusions == set(TWO_INPUT_FUSIONS)
+    space = SearchSpace(width=8, scale=4, hr_size=(64, 64))
+    assert space.params(Arch(paths[0])) > space.params(Arch(space.sample_genomes(1, rng)[0]))
+
+    p = tiny_preset(**{"sampling.largest_steps": 2, "training.steps": 4, "training.checkpoint_every": 4})
+    trainer = SupernetTrainer(p, tmp_path / "sn", progress=False)
+    assert [trainer.phase(s) for s in range(5)] == ["largest", "largest", "warmup", "warmup", "guided"]
+    chosen = trainer.choose_paths(0)
+    assert np.all(chosen[:, :N_BLOCK_GENES] == BLOCK_NAMES.index("k7e6"))
+    train_supernet(p, tmp_path / "run", progress=False)
+    with open(tmp_path / "run" / "log.csv", newline="") as f:
+        phases = [r["phase"] for r in csv.DictReader(f) if r["phase"]]  # the step-0 row holds validation only
+    assert phases[:2] == ["largest", "largest"] and phases[2:] == ["warmup", "warmup"]
+
+
 def test_zero_head_makes_every_path_start_as_bicubic():
     from dcnas_deploy.model import Supernet
     from dcnas_deploy.train.trainer import validation_set, zero_head

@@ -7,6 +7,8 @@ crops (their τ is their own cost: they were drawn without a constraint); every 
 steps it is fine-tuned on `refresh_paths` fresh paths drawn under a fresh τ, and its Kendall τ on those
 paths *before* fine-tuning (an honest held-out figure) is logged as pred_kendall. The column `val` is
 the mean validation score of 8 fixed uniformly drawn probe paths, at step 0 and at every checkpoint.
+With `sampling.largest_steps` the first steps train the largest path instead (Once-for-All's start from
+its full network; bench/supernet_start.py measures what it changes), and count toward the warm-up.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from dcnas_deploy.errors import ConfigError
 from dcnas_deploy.model import Supernet
 from dcnas_deploy.presets import Preset
 from dcnas_deploy.space import Arch, SearchSpace
+from dcnas_deploy.space.genes import BLOCK_NAMES, FUSIONS, LEVELS, SLOTS, fusion_gene
 from dcnas_deploy.train.batches import open_split
 from dcnas_deploy.train.distributed import launch
 from dcnas_deploy.train.evaluate import evaluate_paths, masked_l1
@@ -45,6 +48,17 @@ def steps_per_epoch(preset: Preset) -> int:
 def _trivial(genome: np.ndarray) -> bool:
     """A path with every fusion 'none' is just lr_up: it has no weights to train."""
     return not SearchSpace.liveness(genome[None]).decoder[0].any()
+
+
+TWO_INPUT_FUSIONS = ("sum", "concat_pw", "attention")
+
+
+def largest_path(rng: np.random.Generator) -> np.ndarray:
+    """Every slot of every stage the biggest block, each level fused by a two-input op drawn from `rng`."""
+    genes = Arch.uniform(BLOCK_NAMES[-1], SLOTS, TWO_INPUT_FUSIONS[0]).array()
+    for lv in range(LEVELS):
+        genes[fusion_gene(lv)] = FUSIONS.index(TWO_INPUT_FUSIONS[int(rng.integers(len(TWO_INPUT_FUSIONS)))])
+    return genes
 
 
 class SupernetTrainer(RunTrainer):
@@ -148,8 +162,10 @@ class SupernetTrainer(RunTrainer):
 
     # ---- one iteration of Alg. 1 ----------------------------------------------------------------
     def phase(self, step: int) -> str:
-        """'warmup', 'uniform' (strategy uniform) or 'guided'."""
+        """'largest', 'warmup', 'uniform' (strategy uniform) or 'guided'."""
         sa = self.preset.sampling
+        if step < sa.largest_steps:
+            return "largest"
         if sa.strategy == "uniform":
             return "uniform"
         return "warmup" if step < sa.warmup_steps else "guided"
@@ -158,6 +174,10 @@ class SupernetTrainer(RunTrainer):
         """The k genomes trained at `step` (identical on every rank)."""
         sa = self.preset.sampling
         rng = np.random.default_rng([self.seed, _PATHS, step])
+        if self.phase(step) == "largest":
+            genomes = np.stack([largest_path(rng) for _ in range(sa.k)])
+            self._pending["cost"] = float(self.sampler.tables.batch(genomes).mean())
+            return genomes
         if self.phase(step) != "guided":
             genomes = self.space.sample_genomes(sa.k, rng)
             self._pending["cost"] = float(self.sampler.tables.batch(genomes).mean())
