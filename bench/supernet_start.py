@@ -1,6 +1,6 @@
 """How the supernet starts: does a CPU-length supernet learn anything its search can use?
 
-The shipped supernets' validation did not move in 800 steps (x8: 0.0684 -> 0.0689 L1): with weights shared by
+The first shipped supernets' validation did not move in 800 steps (x8: 0.0684 -> 0.0689 L1): with weights shared by
 ~45-block random paths, each step trains a different network. This bench trains the same preset's supernet with
 uniform path sampling (the predictor is left out: it ranks paths, it does not make them learn) under each start
   zero      every path starts as bicubic (zero head), uniform paths from step 0 (the shipped recipe's start)
@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import numpy as np
 import yaml
@@ -27,23 +27,21 @@ import yaml
 VARIANTS = ("zero", "largest")
 
 
-def variant_preset(base: Dict[str, Any], variant: str, steps: int, largest_frac: float, seed: int,
-                   lr: Optional[float] = None):
+def variant_preset(base: Dict[str, Any], variant: str, steps: int, largest_frac: float, seed: int, lr: float):
     """The preset cut to `steps` uniform-sampling steps with the variant's start (lr halved once, at 2/3)."""
     from dcnas_deploy.presets import Preset
 
     d = yaml.safe_load(yaml.safe_dump(base))
     d["name"] = f"{d['name']}-{variant}"
     d["training"].update(steps=steps, checkpoint_every=max(1, steps // 4), lr_halve_every=max(1, steps * 2 // 3),
-                         seed=seed, lr=lr or d["training"]["lr"])
+                         seed=seed, lr=lr)
     d["sampling"].update(strategy="uniform", largest_steps=int(steps * largest_frac) if variant == "largest" else 0)
     return Preset.from_dict(d, f"bench variant {variant}")
 
 
 def score_variant(run: Path, paths: int, seed: int) -> Dict[str, Any]:
     """Bicubic and random budget-feasible paths scored with inherited weights on the run's validation crops."""
-    from dcnas_deploy.search.constraints import Feasibility, build_constraints
-    from dcnas_deploy.space.genes import FUSIONS, N_BLOCK_GENES, N_GENES
+    from dcnas_deploy.search.constraints import Feasibility, build_constraints, smallest_networks
     from dcnas_deploy.train.evaluate import evaluate_paths
     from dcnas_deploy.train.supernet import load_supernet
     from dcnas_deploy.train.trainer import validation_set
@@ -51,8 +49,7 @@ def score_variant(run: Path, paths: int, seed: int) -> Dict[str, Any]:
     net, preset = load_supernet(run)
     net.eval()
     val = validation_set(preset)
-    bicubic = np.zeros((1, N_GENES), dtype=np.int64)
-    bicubic[0, N_BLOCK_GENES:] = FUSIONS.index("none")
+    bicubic = smallest_networks(include_bicubic=True)[:1]  # every fusion `none`: the LR-up alone
     base = float(evaluate_paths(net, bicubic, val, preset.data.metric)[0])
     budgets = dict(preset.search.constraints)
     cons = build_constraints(net.space, params=budgets.get("params"), macs=budgets.get("macs"))

@@ -58,7 +58,8 @@ def show(path: Path,
     arch = Arch.from_yaml(path)
     found = arch.meta.get("space")
     searched: dict = found if isinstance(found, dict) else {}
-    space = SearchSpace(width=width if width is not None else int(searched.get("width", 8)), scale=int(scale if scale is not None else searched.get("scale", 8)),
+    space = SearchSpace(width=width if width is not None else int(searched.get("width", 8)),
+                        scale=int(scale if scale is not None else searched.get("scale", 8)),
                         hr_size=parse_hw(hr) if hr else tuple(searched.get("hr_size", (256, 256))))
     summary = arch_summary(space, arch)
     if as_json:

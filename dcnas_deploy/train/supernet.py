@@ -174,12 +174,10 @@ class SupernetTrainer(RunTrainer):
         """The k genomes trained at `step` (identical on every rank)."""
         sa = self.preset.sampling
         rng = np.random.default_rng([self.seed, _PATHS, step])
-        if self.phase(step) == "largest":
-            genomes = np.stack([largest_path(rng) for _ in range(sa.k)])
-            self._pending["cost"] = float(self.sampler.tables.batch(genomes).mean())
-            return genomes
-        if self.phase(step) != "guided":
-            genomes = self.space.sample_genomes(sa.k, rng)
+        phase = self.phase(step)
+        if phase != "guided":
+            genomes = (np.stack([largest_path(rng) for _ in range(sa.k)]) if phase == "largest"
+                       else self.space.sample_genomes(sa.k, rng))
             self._pending["cost"] = float(self.sampler.tables.batch(genomes).mean())
             return genomes
         if not self.predictor_ready:
