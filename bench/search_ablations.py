@@ -11,7 +11,8 @@ Writes OUT/search_ablations.csv (one row per run), OUT/fig18.png (mean best-so-f
 min–max band over seeds) and OUT/search_ablations.md.
 
 Usage: python bench/search_ablations.py [--supernet dcnas_deploy/pretrained/supernet-x8] [--seeds 3]
-                                        [--iterations N] [--out runs/search-ablations]
+                                        [--iterations N] [--predictor FILE] [--only all|fig18|predictor]
+                                        [--out runs/search-ablations]
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import numpy as np
 
 from dcnas_deploy.fileio import atomic_write_text
 from dcnas_deploy.search.constraints import Feasibility
-from dcnas_deploy.space import Arch
+from dcnas_deploy.train.supernet import HAND_DESIGN
 from dcnas_deploy.space.genes import BRANCHES, LEVELS, N_BLOCK_GENES, SLOTS, block_gene, fusion_gene
 
 PARTS: Dict[str, List[int]] = {
@@ -33,7 +34,8 @@ PARTS: Dict[str, List[int]] = {
     "target encoder": [block_gene("target_encoder", lv, s) for lv in range(LEVELS) for s in range(SLOTS)],
     "fusion": [fusion_gene(lv) for lv in range(LEVELS)],
 }
-HAND = Arch.uniform("k3e4", 2, "concat_pw").array()
+STRATEGIES = ("evolution+predictor", "evolution", "random")
+HAND = HAND_DESIGN.array()
 assert len(BRANCHES) * LEVELS * SLOTS == N_BLOCK_GENES
 
 
@@ -77,6 +79,11 @@ def main() -> None:
     ap.add_argument("--supernet", type=Path, default=None, help="supernet run (default: the shipped default)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--iterations", type=int, default=None)
+    ap.add_argument("--predictor", type=Path, default=None,
+                    help="predictor for the predictor-initialised runs (default: the run's predictor.pt)")
+    ap.add_argument("--only", choices=("all", "fig18", "predictor"), default="all",
+                    help="fig18: the three Fig. 18 strategies only; predictor: only EA + predictor (to compare "
+                         "predictors on the same supernet)")
     ap.add_argument("--out", type=Path, default=Path("runs/search-ablations"))
     args = ap.parse_args()
 
@@ -88,7 +95,7 @@ def main() -> None:
     run: Optional[Path] = args.supernet or default_supernet()
     if run is None:
         raise SystemExit("no --supernet given and no shipped default supernet")
-    inputs = load_supernet_inputs(run)
+    inputs = load_supernet_inputs(run, args.predictor)
     s = inputs.preset.search
     budgets = dict(s.constraints)
     cons = build_constraints(inputs.space, params=budgets.get("params"), macs=budgets.get("macs"))
@@ -98,10 +105,10 @@ def main() -> None:
     rows: List[Dict[str, object]] = []
     t0 = time.perf_counter()
     for seed in range(args.seeds):
-        for strategy in ("evolution+predictor", "evolution", "random"):
+        for strategy in STRATEGIES[:1] if args.only == "predictor" else STRATEGIES:
             rows.append({"study": "fig18", "variant": strategy, "seed": seed,
                          **_run(inputs, feas, settings, strategy, seed, scorer)})
-        for part, genes in PARTS.items():
+        for part, genes in PARTS.items() if args.only == "all" else ():
             rows.append({"study": "table8", "variant": f"{part} fixed", "seed": seed,
                          **_run(inputs, PinnedFeasibility(feas, genes), settings, "evolution+predictor", seed,
                                 scorer)})
@@ -113,7 +120,7 @@ def main() -> None:
         w.writeheader()
         w.writerows(rows)
     _plot(rows, args.out / "fig18.png")
-    text = _table(rows, run, budgets, settings, args.seeds, time.perf_counter() - t0)
+    text = _table(rows, run, budgets, settings, args.seeds, time.perf_counter() - t0, args.predictor)
     atomic_write_text(args.out / "search_ablations.md", text)
     print(text)
 
@@ -124,13 +131,17 @@ def _summary(rows, study: str, variant: str) -> str:
     return f"{v.mean():.5f} ({v.min():.5f}–{v.max():.5f}), {ev.mean():.0f} evaluations"
 
 
-def _table(rows, run, budgets, settings, seeds: int, seconds: float) -> str:
-    lines = [f"Supernet `{run}`, budget {budgets}, population {settings.population}, {settings.iterations} iterations, "
-             f"{seeds} seeds; best validation RMSE with inherited weights (normalised), mean (min–max); "
-             f"{seconds / 60:.1f} min", "", "| study | variant | best val RMSE |", "|---|---|---|"]
-    rows_all = [("fig18", v) for v in ("evolution+predictor", "evolution", "random")]
+def _table(rows, run, budgets, settings, seeds: int, seconds: float, predictor: Optional[Path]) -> str:
+    lines = [f"Supernet `{run}`, predictor `{predictor or Path(run) / 'predictor.pt'}`, budget {budgets}, population "
+             f"{settings.population}, {settings.iterations} iterations, {seeds} seeds; best validation RMSE with "
+             f"inherited weights (normalised), mean (min–max); {seconds / 60:.1f} min", "",
+             "| study | variant | best val RMSE |", "|---|---|---|"]
+    rows_all = [("fig18", v) for v in STRATEGIES]
     rows_all += [("table8", "all searched (= evolution+predictor)")] + [("table8", f"{p} fixed") for p in PARTS]
-    for study, variant in rows_all:
+    have = {(r["study"], r["variant"]) for r in rows}
+    if any(study == "table8" for study, _ in have):
+        have.add(("table8", "all searched (= evolution+predictor)"))
+    for study, variant in [sv for sv in rows_all if sv in have]:
         key = "evolution+predictor" if variant.startswith("all searched") else variant
         src = "fig18" if variant.startswith("all searched") else study
         lines.append(f"| {'Fig. 18' if study == 'fig18' else 'Table VIII'} | {variant} | {_summary(rows, src, key)} |")
@@ -142,8 +153,10 @@ def _plot(rows, path: Path) -> None:
 
     fig = new_figure((6, 4))
     ax = fig.add_subplot(111)
-    for strategy in ("evolution+predictor", "evolution", "random"):
+    for strategy in STRATEGIES:
         curves = [r["curve"] for r in rows if r["study"] == "fig18" and r["variant"] == strategy]
+        if not curves:
+            continue
         grid = np.arange(1, max(c[-1][0] for c in curves) + 1)
         best = np.array([np.interp(grid, [e for e, _ in c], np.minimum.accumulate([b for _, b in c])) for c in curves])
         ax.plot(grid, best.mean(0), label=strategy)

@@ -6,11 +6,18 @@ uniform path sampling (the predictor is left out: it ranks paths, it does not ma
   zero      every path starts as bicubic (zero head), uniform paths from step 0 (the shipped recipe's start)
   largest   the first --largest-frac of the steps train the largest path (Once-for-All starts from its full
             network; sampling.largest_steps), then uniform paths
+  hand      the first --largest-frac of the steps train the hand design (every slot k3e4, depth 2, concat_pw;
+            sampling.hand_steps): one fixed mid-size path, as a single network leaves the plateau, then uniform
+  transfer  the supernet starts from another one's weights (--init-supernet, default the shipped supernet-x8;
+            training.init_supernet): same width and channels, another scale, paths already off the plateau
+  smallhead the head starts at --head-scale × PyTorch's default init instead of zero (training.head_init_scale),
+            uniform paths from step 0: every path starts within a hair of bicubic, but not on the saddle
 and then scores, with inherited weights on the fixed validation crops, bicubic (the all-`none` path) and
 --paths random paths under the preset's search budget: median, spread and share better than bicubic. A
 supernet whose paths all score like bicubic gives its search nothing to compare.
 
-Usage: python bench/supernet_start.py [--preset cpu-x8] [--steps 300] [--variant zero largest] [--lr LR] [--seed 0]
+Usage: python bench/supernet_start.py [--preset cpu-x8] [--steps 300] [--variant zero largest smallhead] [--lr LR]
+                                      [--seed 0] [--head-scale 0.1] [--init-supernet supernet-x8]
 Each variant's run lives in OUT/VARIANT-STEPSsteps-lrLR-sSEED (resumed on a rerun), its scores in scores.yaml there.
 Run variants one at a time, or two side by side with --variant X in two shells (results, not timings).
 """
@@ -24,10 +31,11 @@ from typing import Any, Dict
 import numpy as np
 import yaml
 
-VARIANTS = ("zero", "largest")
+VARIANTS = ("zero", "largest", "hand", "transfer", "smallhead")
 
 
-def variant_preset(base: Dict[str, Any], variant: str, steps: int, largest_frac: float, seed: int, lr: float):
+def variant_preset(base: Dict[str, Any], variant: str, steps: int, largest_frac: float, seed: int, lr: float,
+                   head_scale: float = 0.1, init_supernet: str = "supernet-x8"):
     """The preset cut to `steps` uniform-sampling steps with the variant's start (lr halved once, at 2/3)."""
     from dcnas_deploy.presets import Preset
 
@@ -36,6 +44,9 @@ def variant_preset(base: Dict[str, Any], variant: str, steps: int, largest_frac:
     d["training"].update(steps=steps, checkpoint_every=max(1, steps // 4), lr_halve_every=max(1, steps * 2 // 3),
                          seed=seed, lr=lr)
     d["sampling"].update(strategy="uniform", largest_steps=int(steps * largest_frac) if variant == "largest" else 0)
+    d["sampling"]["hand_steps"] = int(steps * largest_frac) if variant == "hand" else 0
+    d["training"]["head_init_scale"] = head_scale if variant == "smallhead" else 0.0
+    d["training"]["init_supernet"] = init_supernet if variant == "transfer" else ""
     return Preset.from_dict(d, f"bench variant {variant}")
 
 
@@ -70,10 +81,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="cpu-x8")
     ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--largest-frac", type=float, default=0.5)
+    ap.add_argument("--largest-frac", type=float, default=0.5, help="share of the steps on the start path "
+                    "(largest, hand)")
     ap.add_argument("--variant", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     ap.add_argument("--paths", type=int, default=32, help="random budget-feasible paths scored per variant")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--head-scale", type=float, default=0.1, help="the smallhead variant's head_init_scale")
+    ap.add_argument("--init-supernet", default="supernet-x8", help="the transfer variant's donor supernet")
     ap.add_argument("--lr", type=float, default=None, help="supernet lr (default: the preset's)")
     ap.add_argument("--out", type=Path, default=Path("runs/supernet-start"))
     args = ap.parse_args()
@@ -86,8 +100,10 @@ def main() -> None:
     rows = []
     for variant in args.variant:
         lr = args.lr or base["training"]["lr"]
-        run = args.out / f"{variant}-{args.steps}steps-lr{lr:g}-s{args.seed}"
-        preset = variant_preset(base, variant, args.steps, args.largest_frac, args.seed, lr)
+        tag = f"{args.head_scale:g}" if variant == "smallhead" else ""
+        run = args.out / f"{variant}{tag}-{args.steps}steps-lr{lr:g}-s{args.seed}"
+        preset = variant_preset(base, variant, args.steps, args.largest_frac, args.seed, lr, args.head_scale,
+                                args.init_supernet)
         res = train_supernet(preset, run, resume=(run / "checkpoint.pt").is_file())
         scores = score_variant(run, args.paths, args.seed)
         scores.update(variant=variant, seed=args.seed, steps=args.steps, lr=lr, minutes=round(res["elapsed_s"] / 60, 2),

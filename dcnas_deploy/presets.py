@@ -69,7 +69,13 @@ class TrainingSection:
     eps: float = _f(1e-8, lo=0.0, hi=1.0, lo_open=True)
     lr_halve_every: int = _f(6300, lo=0, doc="halve the lr every N steps (0 = constant)")
     grad_clip: float = _f(0.0, lo=0.0, doc="max gradient norm (0 = off)")
-    zero_head: bool = _f(True, doc="zero-initialise the output conv so every path starts as bicubic lr_up")
+    zero_head: bool = _f(True, doc="start the output conv at zero (or at head_init_scale × its default init) so "
+                                   "every path starts as (nearly) bicubic lr_up")
+    init_supernet: str = _f("", doc="start a supernet's weights from this one (a run folder or a shipped name such "
+                            "as supernet-x8) instead of random: same width and channels, any scale (lr_up has no "
+                            "weights); its paths are already off the zero head's plateau")
+    head_init_scale: float = _f(0.0, lo=0.0, hi=1.0, doc="with zero_head: 0 = exactly zero; > 0 = PyTorch's default "
+                                "init scaled by this, so the body gets a gradient from the first step")
     checkpoint_every: int = _f(500, lo=1)
     log_every: int = _f(10, lo=1)
     seed: int = _f(0, lo=0)
@@ -93,6 +99,8 @@ class SamplingSection:
     warmup_steps: int = _f(1890, lo=0, doc="uniform steps before the predictor (30 epochs)")
     largest_steps: int = _f(0, lo=0, doc="first steps train the largest path (every slot k7e6, a two-input "
                             "fusion drawn per level), as Once-for-All starts from its full network")
+    hand_steps: int = _f(0, lo=0, doc="first steps train the hand design (every slot k3e4, depth 2, fusions "
+                         "concat_pw): one fixed mid-size path leaves the zero head's plateau as a single network does")
     m: int = _f(20, lo=1, doc="candidates per step")
     k: int = _f(1, lo=1, doc="candidates trained per step (the predictor's top k)")
     refresh_every: int = _f(1260, lo=1, doc="t: refresh the predictor every t steps (20 epochs)")
@@ -239,6 +247,9 @@ class Preset:
         tr = self.training
         if len(tr.betas) != 2 or not all(isinstance(b, float) and 0.0 <= b < 1.0 for b in tr.betas):
             errors.append(f"training.betas: expected [beta1, beta2] in [0, 1), got {tr.betas}")
+        if self.sampling.largest_steps and self.sampling.hand_steps:
+            errors.append(f"sampling.hand_steps: {self.sampling.hand_steps} and sampling.largest_steps "
+                          f"({self.sampling.largest_steps}) both set: the first steps train one start path, pick one")
         if self.sampling.k > self.sampling.m:
             errors.append(f"sampling.k: {self.sampling.k} must be ≤ sampling.m ({self.sampling.m})")
         try:

@@ -156,3 +156,52 @@ def test_predictor_fit_and_eval_commands_on_a_run(tmp_path):
     r = subprocess.run(base + ["fit", "--supernet", str(run), "--loss", "mse"], cwd=REPO, capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 2 and "'mse' is not one of 'hinge', 'ranknet', 'l1', 'l2'" in r.stderr
+
+
+def test_search_takes_a_fitted_predictor_and_refuses_one_of_another_space(tmp_path):
+    """`predictor fit` then `search --predictor FILE`: the file picks the population and is recorded in arch.yaml."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from dcnas_deploy.cli.main import app
+    from dcnas_deploy.presets import load_preset
+    from dcnas_deploy.train.predictor_runs import fit_on_run
+    from dcnas_deploy.train.supernet import train_supernet
+
+    preset = load_preset("demo").with_overrides({
+        "data.spec": "synthetic:n=4,size=32", "data.batch_size": 2, "data.val_crops": 2, "data.val_batch": 2,
+        "training.steps": 2, "training.threads": 1, "sampling.warmup_steps": 2, "sampling.strategy": "uniform",
+        "predictor.hidden": 8, "predictor.embed_dim": 4, "predictor.init_epochs": 2})
+    run = tmp_path / "run"
+    train_supernet(preset, run, progress=False)
+    assert not (run / "predictor.pt").exists()  # uniform sampling: no training-time predictor
+    rep = fit_on_run(run, "hinge", paths=16, holdout=0.5, train_limit=5)
+    assert rep.train_paths == 5 and rep.path == run / "predictor-hinge.pt"
+    args = ["search", "--supernet", str(run), "--params", "0.3M", "--iterations", "1", "--population", "4",
+            "--no-verify"]
+    runner = CliRunner()
+    ok = runner.invoke(app, [*args, "--predictor", str(rep.path), "-o", str(tmp_path / "a.yaml")])
+    assert ok.exit_code == 0, ok.output
+    record = yaml.safe_load((tmp_path / "a.yaml").read_text())["meta"]["search"]
+    assert record["predictor"] == str(rep.path) and record["strategy"] == "evolution+predictor"
+    other = Predictor.load(rep.path)
+    other.meta["space"] = {**other.meta["space"], "scale": 8}
+    other.save(tmp_path / "x8.pt")
+    bad = runner.invoke(app, [*args, "--predictor", str(tmp_path / "x8.pt"), "-o", str(tmp_path / "b.yaml")])
+    assert bad.exit_code == 2 and "fitted on another search space (differs in scale)" in " ".join(bad.output.split())
+    assert not (tmp_path / "b.yaml").exists()
+    missing = runner.invoke(app, [*args, "--predictor", str(tmp_path / "none.pt"), "-o", str(tmp_path / "c.yaml")])
+    assert missing.exit_code == 2 and "none.pt" in missing.output
+
+    from dcnas_deploy.train.ship_pretrained import ship_supernet
+
+    root = tmp_path / "shipped"
+    dest = ship_supernet(run, "sx", {"scale": 4}, root, check_paths=2, predictor=rep.path)
+    card = yaml.safe_load((dest / "card.yaml").read_text())
+    assert (dest / "predictor.pt").read_bytes() == rep.path.read_bytes()
+    assert card["predictor"]["fit_paths"] == 5 and card["predictor"]["loss"] == "hinge"
+    assert card["predictor"]["heldout"]["n"] == rep.heldout["n"]
+    (tmp_path / "junk.pt").write_bytes(b"not a predictor")
+    with pytest.raises(ConfigError):
+        ship_supernet(run, "sy", {"scale": 4}, root, check_paths=2, predictor=tmp_path / "junk.pt")
+    assert not (root / "sy").exists()

@@ -542,7 +542,7 @@ def test_search_and_demo_give_a_device_specific_supernet_its_own_devices_tau(tra
     lut = shipped_dir("luts") / "cpu-c8-64x64-x4.yaml"
     predictors = []
 
-    def fake_inputs(run_dir):
+    def fake_inputs(run_dir, predictor=None):
         predictors.append(_Predictor(trained))
         return inputs_mod.SupernetInputs(lambda g: np.zeros(len(g)), predictors[-1], load_preset("demo"), space,
                                          tmp_path, {})

@@ -218,6 +218,18 @@ def test_largest_steps_train_the_full_network_first(tmp_path):
     assert phases[:2] == ["largest", "largest"] and phases[2:] == ["warmup", "warmup"]
 
 
+def test_hand_steps_train_the_hand_design_first_and_exclude_largest_steps(tmp_path):
+    from dcnas_deploy.train.supernet import HAND_DESIGN, SupernetTrainer
+
+    p = tiny_preset(**{"sampling.hand_steps": 3, "training.steps": 4, "training.checkpoint_every": 4})
+    trainer = SupernetTrainer(p, tmp_path / "sn", progress=False)
+    assert [trainer.phase(s) for s in range(5)] == ["hand", "hand", "hand", "warmup", "guided"]
+    assert all(np.array_equal(trainer.choose_paths(s)[0], HAND_DESIGN.array()) for s in range(3))
+    assert not np.array_equal(trainer.choose_paths(3)[0], HAND_DESIGN.array())
+    with pytest.raises(ConfigError, match="sampling.hand_steps: 3 and sampling.largest_steps \\(2\\) both set"):
+        tiny_preset(**{"sampling.hand_steps": 3, "sampling.largest_steps": 2})
+
+
 def test_zero_head_makes_every_path_start_as_bicubic():
     from dcnas_deploy.model import Supernet
     from dcnas_deploy.train.trainer import validation_set, zero_head
@@ -228,6 +240,53 @@ def test_zero_head_makes_every_path_start_as_bicubic():
     with torch.no_grad():
         for g in p.make_space().sample_genomes(3, 1):
             assert torch.equal(net(b.lr, b.guide, arch=Arch(g)), net.lr_up(b.lr))
+
+
+def test_head_init_scale_starts_near_bicubic_off_the_saddle():
+    """training.head_init_scale: the default init scaled down, so paths start within a hair of bicubic, not on it."""
+    from dcnas_deploy.model import Supernet
+    from dcnas_deploy.train.supernet import SupernetTrainer
+    from dcnas_deploy.train.trainer import validation_set, zero_head
+
+    p = tiny_preset()
+    torch.manual_seed(0)
+    full = Supernet(p.make_space())
+    torch.manual_seed(0)
+    small = zero_head(Supernet(p.make_space()), True, 0.1)
+    assert torch.allclose(small.head.weight, 0.1 * full.head.weight) and small.head.weight.abs().sum() > 0
+    b = validation_set(p)[0]
+    g = Arch(p.make_space().sample_genomes(1, 3)[0])
+    with torch.no_grad():
+        up = small.lr_up(b.lr)
+        off_small = (small(b.lr, b.guide, arch=g) - up).abs().mean()
+        off_full = (full(b.lr, b.guide, arch=g) - up).abs().mean()
+    assert 0 < off_small < 0.2 * off_full
+    assert p.training.head_init_scale == 0.0  # default: exactly zero
+    scaled = p.with_overrides({"training.head_init_scale": 0.05})
+    net = SupernetTrainer.build_model(type("T", (), {"preset": scaled, "space": scaled.make_space(), "resuming": False})())
+    assert net.head.weight.abs().max() > 0
+    with pytest.raises(Exception, match="head_init_scale"):
+        p.with_overrides({"training.head_init_scale": 2.0})
+
+
+def test_init_supernet_starts_from_another_scales_weights_and_refuses_another_width(supernet_run):
+    """training.init_supernet: a x8 supernet starts from a trained x4 one (or a shipped name); width must match."""
+    from dcnas_deploy.train.supernet import SupernetTrainer, load_supernet
+
+    out, _ = supernet_run
+    donor, _ = load_supernet(out)
+
+    def build(**over):
+        p = tiny_preset(**over)
+        return SupernetTrainer.build_model(type("T", (), {"preset": p, "space": p.make_space(), "resuming": False})())
+
+    x8 = build(**{"space.scale": 8, "training.init_supernet": str(out)})
+    assert x8.space.scale == 8 and weights_equal(x8.state_dict(), donor.state_dict())
+    assert not weights_equal(build(**{"space.scale": 8}).state_dict(), donor.state_dict())  # without it: fresh
+    shipped = build(**{"space.scale": 8, "training.init_supernet": "supernet-x4"})
+    assert not weights_equal(shipped.state_dict(), donor.state_dict()) and shipped.head.weight.abs().sum() > 0
+    with pytest.raises(ConfigError, match="does not fit this space .* same width and channels"):
+        build(**{"space.width": 16, "training.init_supernet": str(out)})
 
 
 def test_load_supernet_gives_the_trained_weights(supernet_run):

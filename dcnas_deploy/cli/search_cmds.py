@@ -26,6 +26,9 @@ def search(supernet: Optional[Path] = typer.Option(None, "--supernet", help="Run
            macs: Optional[str] = typer.Option(None, "--macs", help="MAC budget (2G) at --hr."),
            hr: Optional[str] = typer.Option(None, "--hr", help="Deployment HR size HxW the LUT/MACs are costed at (default: the preset's space.hr_size)."),
            strategy: Strategy = typer.Option("evolution+predictor", help="evolution+predictor | evolution | random."),
+           predictor: Optional[Path] = typer.Option(None, "--predictor", help="Predictor that picks the initial "
+                                                    "population (default: the run's predictor.pt, refreshed during "
+                                                    "training); e.g. one from `dcnas-deploy predictor fit`."),
            iterations: Optional[int] = typer.Option(None, parser=Number(int, min=1),
                                                     help="Override the preset's search iterations."),
            population: Optional[int] = typer.Option(None, parser=Number(int, min=2),
@@ -80,7 +83,9 @@ def search(supernet: Optional[Path] = typer.Option(None, "--supernet", help="Run
     from dcnas_deploy.search.run import search_architecture
     from dcnas_deploy.space import SearchSpace
 
-    inputs = load_supernet_inputs(supernet)
+    inputs = load_supernet_inputs(supernet, predictor)
+    if predictor is not None and strategy != "evolution+predictor":
+        console.print(f"note: --strategy {strategy} does not use a predictor; {predictor} is ignored")
     sp = inputs.space
     deploy = SearchSpace(width=sp.width, scale=sp.scale, hr_size=hr_size or sp.hr_size,
                          target_channels=sp.target_channels,
@@ -115,7 +120,7 @@ def search(supernet: Optional[Path] = typer.Option(None, "--supernet", help="Run
     with bar:
         outcome = search_architecture(deploy, constraints, inputs.fitness, out, settings, strategy,
                                       inputs.scorer_for(constraints), seed, verify, verify_max,
-                                      QUICK if quick else Protocol(), {"supernet": str(supernet)},
+                                      QUICK if quick else Protocol(), _sources(supernet, predictor, strategy),
                                       on_iteration=on_iteration, on_verify=None, fitness_key=inputs.fitness_key,
                                       strict_raw=strict_raw, allow_bicubic=allow_bicubic,
                                       on_note=lambda line: console.print(f"[yellow]note:[/] {line}", highlight=False))
@@ -128,6 +133,13 @@ def search(supernet: Optional[Path] = typer.Option(None, "--supernet", help="Run
     console.print(f"[b]chose[/] {out}: val RMSE {meta['val_rmse']:.4g}; "
                   + ", ".join(f"{k} {v['predicted']:.4g}" for k, v in meta["constraints"].items()))
     console.print("wrote " + ", ".join(str(p) for p in outcome.files.values() if p.exists()))
+
+
+def _sources(supernet: Path, predictor: Optional[Path], strategy: str) -> dict:
+    """What the search read, for arch.yaml's record."""
+    if predictor is None or strategy != "evolution+predictor":
+        return {"supernet": str(supernet)}
+    return {"supernet": str(supernet), "predictor": str(predictor)}
 
 
 def _profile_if_missing(device: str, space: SearchSpace, protocol: Protocol) -> None:

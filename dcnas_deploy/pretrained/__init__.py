@@ -54,6 +54,11 @@ def resolve_model(spec: str) -> str:
     return str(PRETRAINED_DIR / spec / "model.pt") if is_pretrained_model(spec) else spec
 
 
+def resolve_supernet(spec: str) -> Path:
+    """A shipped supernet's name becomes its folder; anything else is taken as a run folder path."""
+    return PRETRAINED_DIR / spec if "/" not in spec and spec in available_pretrained("supernet") else Path(spec)
+
+
 def default_supernet(scale: Optional[int] = None) -> Optional[Path]:
     """The shipped supernet run folder marked `default: true` (of `scale` when given), or None."""
     for name, card in available_pretrained("supernet").items():

@@ -57,8 +57,8 @@ def predictor_tau(predictor: Any, constraints: Sequence[Any]) -> Optional[float]
     return float(predictor.tau_hi)
 
 
-def load_supernet_inputs(run_dir: Path | str) -> SupernetInputs:
-    """Load a `train-supernet` run directory for searching."""
+def load_supernet_inputs(run_dir: Path | str, predictor: Optional[Path | str] = None) -> SupernetInputs:
+    """Load a `train-supernet` run directory for searching, with RUN/predictor.pt or the `predictor` file given."""
     import torch
 
     from dcnas_deploy.predictor.model import Predictor
@@ -77,8 +77,22 @@ def load_supernet_inputs(run_dir: Path | str) -> SupernetInputs:
             return evaluate_paths(net, genomes, val, metric=metric)
 
     pred_path = run / "predictor.pt"
-    predictor = Predictor.load(pred_path) if pred_path.is_file() else None
-    return SupernetInputs(fitness, predictor, preset, net.space, run, fitness_identity(run, preset, metric))
+    loaded: Optional[Predictor] = None
+    if predictor is not None:
+        loaded = Predictor.load(predictor)  # a missing or foreign file is a ConfigError naming it
+        check_predictor_space(loaded, net.space, Path(predictor))
+    elif pred_path.is_file():
+        loaded = Predictor.load(pred_path)
+    return SupernetInputs(fitness, loaded, preset, net.space, run, fitness_identity(run, preset, metric))
+
+
+def check_predictor_space(predictor: Any, space: SearchSpace, source: Path) -> None:
+    """Refuse a predictor fitted on paths of another search space (its ranking says nothing about this one)."""
+    fitted = predictor.meta.get("space")
+    if fitted is not None and fitted != space.to_dict():
+        diff = sorted(k for k in set(fitted) | set(space.to_dict()) if fitted.get(k) != space.to_dict().get(k))
+        raise ConfigError(f"{source}: this predictor was fitted on another search space (differs in "
+                          f"{', '.join(diff)}); fit one on this supernet with `dcnas-deploy predictor fit`")
 
 
 def fitness_identity(run: Path, preset, metric: str) -> Dict[str, str]:

@@ -81,11 +81,12 @@ def _scored(run_dir, net, preset, step: int, paths: int, holdout: float, on_path
 
 def fit_on_run(run_dir: Path | str, loss: str, *, paths: int = 1000, holdout: float = 0.25,
                epochs: Optional[int] = None, out: Optional[Path | str] = None, seed: Optional[int] = None,
-               on_path: Optional[Callable[[int], None]] = None,
+               train_limit: Optional[int] = None, on_path: Optional[Callable[[int], None]] = None,
                on_total: Optional[Callable[[int], None]] = None) -> FitReport:
     """Score paths if needed, fit a fresh predictor with `loss` on the train split, evaluate on the test split.
 
-    `seed` (default: the run's training seed) fixes the predictor's initial weights and minibatch order.
+    `seed` (default: the run's training seed) fixes the predictor's initial weights and minibatch order;
+    `train_limit` fits on the first that many train paths only (how τ grows with the paths fitted on).
     """
     from dcnas_deploy.predictor.evaluate import rank_metrics
     from dcnas_deploy.predictor.fit import fit_predictor, new_predictor
@@ -95,6 +96,8 @@ def fit_on_run(run_dir: Path | str, loss: str, *, paths: int = 1000, holdout: fl
     net, preset, step = _run_state(run_dir)
     rows = _scored(run_dir, net, preset, step, paths, holdout, on_path, on_total)
     train, test = rows.where(rows.split == "train"), rows.where(rows.split == "test")
+    if train_limit is not None:
+        train = train.where(np.arange(len(train)) < train_limit)
     if len(train) < 2 or len(test) < 3:
         raise ConfigError(f"too few scored paths to fit and evaluate ({len(train)} train, {len(test)} held out); "
                           f"raise --paths")

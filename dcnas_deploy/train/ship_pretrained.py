@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from dcnas_deploy.fileio import atomic_write, atomic_write_text
 from dcnas_deploy.pretrained import CARD, PRETRAINED_DIR
@@ -60,10 +60,12 @@ def ship_model(model_pt: Path, name: str, card: Dict[str, Any], root: Path = PRE
 
 
 def ship_supernet(run_dir: Path, name: str, card: Dict[str, Any], root: Path = PRETRAINED_DIR,
-                  check_paths: int = 16) -> Path:
+                  check_paths: int = 16, predictor: Optional[Path] = None) -> Path:
     """Slim supernet run `run_dir` into root/name (fp16 weights without optimiser, preset, predictor) + card.yaml.
 
-    The card records how much fp16 storage moved the validation RMSE of `check_paths` random paths.
+    The card records how much fp16 storage moved the validation RMSE of `check_paths` random paths. `predictor`
+    (e.g. one from `predictor fit` on the final weights) ships as predictor.pt instead of the run's own, and the
+    card records what it was fitted on and its held-out ranking.
     """
     import numpy as np
 
@@ -71,6 +73,11 @@ def ship_supernet(run_dir: Path, name: str, card: Dict[str, Any], root: Path = P
     from dcnas_deploy.train.rundir import RunDir
     from dcnas_deploy.train.supernet import load_supernet, validation_set
 
+    meta: Dict[str, Any] = {}
+    if predictor is not None:
+        from dcnas_deploy.predictor.model import Predictor
+
+        meta = Predictor.load(predictor).meta  # a file that is not a predictor is refused before anything is written
     run = RunDir(run_dir)
     ckpt = run.load_checkpoint()
     keep: Dict[str, Any] = {k: ckpt[k] for k in ("kind", "preset", "step") if k in ckpt}
@@ -81,13 +88,20 @@ def ship_supernet(run_dir: Path, name: str, card: Dict[str, Any], root: Path = P
     for extra in ("preset.yaml", "predictor.pt"):
         if (run.path / extra).is_file():
             shutil.copyfile(run.path / extra, dest / extra)
+    shipped_predictor: Dict[str, Any] = {}
+    if predictor is not None:
+        shutil.copyfile(predictor, dest / "predictor.pt")
+        shipped_predictor = {"predictor": {"from": str(predictor), "loss": meta.get("loss"),
+                                           "fit_paths": meta.get("fit_paths"),
+                                           "supernet_step": meta.get("supernet_step"),
+                                           "heldout": meta.get("heldout")}}
     full, preset = load_supernet(run.path)
     slim, _ = load_supernet(dest)
     genomes = full.space.sample_genomes(check_paths, seed=0)
     val = validation_set(preset)
     a, b = evaluate_paths(full, genomes, val, metric="rmse"), evaluate_paths(slim, genomes, val, metric="rmse")
     _write_card(dest, {"kind": "supernet", "name": name, **card, "from": str(run.path),
-                       "step": int(ckpt.get("step", 0)),
+                       "step": int(ckpt.get("step", 0)), **shipped_predictor,
                        "weights": {"stored": "fp16", "val_rmse_max_rel_change": float(np.max(np.abs(b - a) / a)),
                                    "checked_paths": check_paths}})
     return dest

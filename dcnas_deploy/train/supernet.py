@@ -8,7 +8,9 @@ steps it is fine-tuned on `refresh_paths` fresh paths drawn under a fresh τ, an
 paths *before* fine-tuning (an honest held-out figure) is logged as pred_kendall. The column `val` is
 the mean validation score of 8 fixed uniformly drawn probe paths, at step 0 and at every checkpoint.
 With `sampling.largest_steps` the first steps train the largest path instead (Once-for-All's start from
-its full network; bench/supernet_start.py measures what it changes), and count toward the warm-up.
+its full network), with `sampling.hand_steps` the hand design (one fixed mid-size path: a single network leaves
+the zero head's plateau in a few hundred steps, random paths take far longer); either counts toward the warm-up.
+bench/supernet_start.py measures what they change.
 """
 from __future__ import annotations
 
@@ -51,6 +53,8 @@ def _trivial(genome: np.ndarray) -> bool:
 
 
 TWO_INPUT_FUSIONS = ("sum", "concat_pw", "attention")
+HAND_DESIGN = Arch.uniform("k3e4", 2, "concat_pw")
+"""The hand design the ablations fix parts to and `sampling.hand_steps` starts from."""
 
 
 def largest_path(rng: np.random.Generator) -> np.ndarray:
@@ -59,6 +63,20 @@ def largest_path(rng: np.random.Generator) -> np.ndarray:
     for lv in range(LEVELS):
         genes[fusion_gene(lv)] = FUSIONS.index(TWO_INPUT_FUSIONS[int(rng.integers(len(TWO_INPUT_FUSIONS)))])
     return genes
+
+
+def inherit_supernet(net: Supernet, source: str) -> Supernet:
+    """`net` with the weights of supernet `source` (run folder or shipped name); same width and channels needed."""
+    from dcnas_deploy.pretrained import resolve_supernet
+
+    donor, _ = load_supernet(resolve_supernet(source))
+    mine, theirs = net.state_dict(), donor.state_dict()
+    wrong = sorted(k for k in mine if k not in theirs or theirs[k].shape != mine[k].shape)
+    if wrong:
+        raise ConfigError(f"training.init_supernet: {source} does not fit this space ({len(wrong)} tensors missing "
+                          f"or of another shape, e.g. {wrong[0]}); it needs the same width and channels")
+    net.load_state_dict({k: theirs[k] for k in mine})  # lr_up, the only scale-dependent part, has no weights
+    return net
 
 
 class SupernetTrainer(RunTrainer):
@@ -81,7 +99,9 @@ class SupernetTrainer(RunTrainer):
         self.predictor_ready = False
 
     def build_model(self) -> Supernet:
-        return zero_head(Supernet(self.space), self.preset.training.zero_head)
+        net = zero_head(Supernet(self.space), self.preset.training.zero_head, self.preset.training.head_init_scale)
+        source = self.preset.training.init_supernet
+        return inherit_supernet(net, source) if source and not self.resuming else net
 
     def extra_state(self) -> Dict[str, Any]:
         return {"sampler": self.sampler.state_dict(), "predictor_ready": self.predictor_ready,
@@ -162,10 +182,12 @@ class SupernetTrainer(RunTrainer):
 
     # ---- one iteration of Alg. 1 ----------------------------------------------------------------
     def phase(self, step: int) -> str:
-        """'largest', 'warmup', 'uniform' (strategy uniform) or 'guided'."""
+        """'largest', 'hand', 'warmup', 'uniform' (strategy uniform) or 'guided'."""
         sa = self.preset.sampling
         if step < sa.largest_steps:
             return "largest"
+        if step < sa.hand_steps:
+            return "hand"
         if sa.strategy == "uniform":
             return "uniform"
         return "warmup" if step < sa.warmup_steps else "guided"
@@ -176,8 +198,12 @@ class SupernetTrainer(RunTrainer):
         rng = np.random.default_rng([self.seed, _PATHS, step])
         phase = self.phase(step)
         if phase != "guided":
-            genomes = (np.stack([largest_path(rng) for _ in range(sa.k)]) if phase == "largest"
-                       else self.space.sample_genomes(sa.k, rng))
+            if phase == "largest":
+                genomes = np.stack([largest_path(rng) for _ in range(sa.k)])
+            elif phase == "hand":
+                genomes = np.stack([HAND_DESIGN.array()] * sa.k)
+            else:
+                genomes = self.space.sample_genomes(sa.k, rng)
             self._pending["cost"] = float(self.sampler.tables.batch(genomes).mean())
             return genomes
         if not self.predictor_ready:

@@ -33,17 +33,19 @@ def validation_set(preset: Preset, device: torch.device | str = "cpu") -> List[B
 _M = TypeVar("_M", bound=torch.nn.Module)
 
 
-def zero_head(net: _M, enabled: bool = True) -> _M:
-    """Zero the output conv: the network then starts as exactly lr_up (its global residual) on every path.
+def zero_head(net: _M, enabled: bool = True, scale: float = 0.0) -> _M:
+    """Zero the output conv (or scale its default init by `scale`): every path then starts as (nearly) lr_up.
 
     Measured on the demo preset (one fixed architecture, 300 steps): default init ended at val L1 0.0348,
-    worse than bicubic (0.0332); zero init started at bicubic and ended at 0.0313.
+    worse than bicubic (0.0332); zero init started at bicubic and ended at 0.0313. An exactly zero head is
+    a saddle for a supernet (the body's gradient is proportional to the head's weights, which random paths
+    keep near zero), hence `scale`.
     """
     head = getattr(net, "head", None)
     if enabled and head is not None:
         with torch.no_grad():
-            head.weight.zero_()
-            head.bias.zero_()
+            head.weight.mul_(scale)
+            head.bias.mul_(scale)
     return net
 
 
@@ -81,6 +83,7 @@ class RunTrainer:
             self.run.prepare(preset, resume, self.kind)
         self.dist.barrier()
         torch.manual_seed(tr.seed)  # same initial weights on every rank and every start
+        self.resuming = resume  # build_model need not fetch starting weights the checkpoint replaces
         self.net = self.build_model().to(self.device)
         self.ddp = None
         if self.dist.enabled and tr.ddp == "ddp":
