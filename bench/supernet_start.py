@@ -16,9 +16,9 @@ and then scores, with inherited weights on the fixed validation crops, bicubic (
 --paths random paths under the preset's search budget: median, spread and share better than bicubic. A
 supernet whose paths all score like bicubic gives its search nothing to compare.
 
-Usage: python bench/supernet_start.py [--preset cpu-x8] [--steps 300] [--variant zero largest smallhead] [--lr LR]
-                                      [--seed 0] [--head-scale 0.1] [--init-supernet supernet-x8]
-Each variant's run lives in OUT/VARIANT-STEPSsteps-lrLR-sSEED (resumed on a rerun), its scores in scores.yaml there.
+Usage: python bench/supernet_start.py [--preset cpu-x8] [--steps 300] [--variant zero largest hand transfer smallhead]
+                                      [--lr LR] [--seed 0] [--head-scale 0.1] [--init-supernet supernet-x8]
+Each variant's run lives in OUT/VARIANT-STEPSsteps-lrLR-sSEED (smallhead: VARIANT is smallhead<scale>) (resumed on a rerun), its scores in scores.yaml there.
 Run variants one at a time, or two side by side with --variant X in two shells (results, not timings).
 """
 from __future__ import annotations

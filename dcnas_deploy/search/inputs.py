@@ -88,9 +88,9 @@ def load_supernet_inputs(run_dir: Path | str, predictor: Optional[Path | str] = 
 
 def check_predictor_space(predictor: Any, space: SearchSpace, source: Path) -> None:
     """Refuse a predictor fitted on paths of another search space (its ranking says nothing about this one)."""
-    fitted = predictor.meta.get("space")
-    if fitted is not None and fitted != space.to_dict():
-        diff = sorted(k for k in set(fitted) | set(space.to_dict()) if fitted.get(k) != space.to_dict().get(k))
+    fitted, here = predictor.meta.get("space"), space.to_dict()
+    if fitted is not None and fitted != here:
+        diff = sorted(k for k in set(fitted) | set(here) if fitted.get(k) != here.get(k))
         raise ConfigError(f"{source}: this predictor was fitted on another search space (differs in "
                           f"{', '.join(diff)}); fit one on this supernet with `dcnas-deploy predictor fit`")
 

@@ -38,8 +38,8 @@ class ArchTrainer(RunTrainer):
 
     def build_model(self) -> SubNet:
         if self.init == "scratch":
-            return zero_head(SubNet(self.space, self.arch), self.preset.training.zero_head,
-                         self.preset.training.head_init_scale)
+            tr = self.preset.training
+            return zero_head(SubNet(self.space, self.arch), tr.zero_head, tr.head_init_scale)
         from dcnas_deploy.train.supernet import load_supernet
 
         assert self.supernet is not None  # check_inputs requires it for init != scratch

@@ -73,11 +73,15 @@ def ship_supernet(run_dir: Path, name: str, card: Dict[str, Any], root: Path = P
     from dcnas_deploy.train.rundir import RunDir
     from dcnas_deploy.train.supernet import load_supernet, validation_set
 
-    meta: Dict[str, Any] = {}
+    shipped_predictor: Dict[str, Any] = {}
     if predictor is not None:
         from dcnas_deploy.predictor.model import Predictor
 
         meta = Predictor.load(predictor).meta  # a file that is not a predictor is refused before anything is written
+        shipped_predictor = {"predictor": {"from": str(predictor), "loss": meta.get("loss"),
+                                           "fit_paths": meta.get("fit_paths"),
+                                           "supernet_step": meta.get("supernet_step"),
+                                           "heldout": meta.get("heldout")}}
     run = RunDir(run_dir)
     ckpt = run.load_checkpoint()
     keep: Dict[str, Any] = {k: ckpt[k] for k in ("kind", "preset", "step") if k in ckpt}
@@ -85,16 +89,10 @@ def ship_supernet(run_dir: Path, name: str, card: Dict[str, Any], root: Path = P
     dest = root / name
     dest.mkdir(parents=True, exist_ok=True)
     RunDir(dest).save_checkpoint(keep)
-    for extra in ("preset.yaml", "predictor.pt"):
-        if (run.path / extra).is_file():
-            shutil.copyfile(run.path / extra, dest / extra)
-    shipped_predictor: Dict[str, Any] = {}
-    if predictor is not None:
-        shutil.copyfile(predictor, dest / "predictor.pt")
-        shipped_predictor = {"predictor": {"from": str(predictor), "loss": meta.get("loss"),
-                                           "fit_paths": meta.get("fit_paths"),
-                                           "supernet_step": meta.get("supernet_step"),
-                                           "heldout": meta.get("heldout")}}
+    for extra, src in (("preset.yaml", run.path / "preset.yaml"),
+                       ("predictor.pt", Path(predictor) if predictor is not None else run.path / "predictor.pt")):
+        if src.is_file():
+            shutil.copyfile(src, dest / extra)
     full, preset = load_supernet(run.path)
     slim, _ = load_supernet(dest)
     genomes = full.space.sample_genomes(check_paths, seed=0)

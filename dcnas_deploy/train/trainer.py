@@ -39,7 +39,7 @@ def zero_head(net: _M, enabled: bool = True, scale: float = 0.0) -> _M:
     Measured on the demo preset (one fixed architecture, 300 steps): default init ended at val L1 0.0348,
     worse than bicubic (0.0332); zero init started at bicubic and ended at 0.0313. An exactly zero head is
     a saddle for a supernet (the body's gradient is proportional to the head's weights, which random paths
-    keep near zero), hence `scale`.
+    keep near zero); `scale` starts off it, but at ×4 that did not leave the plateau either (README, Search).
     """
     head = getattr(net, "head", None)
     if enabled and head is not None:
