@@ -108,7 +108,7 @@ def main() -> None:
     from dcnas_deploy.lut.table import find_lut, safe_name
     from dcnas_deploy.pretrained import resolve_supernet
     from dcnas_deploy.runtimes.devices import load_device
-    from dcnas_deploy.search.constraints import Feasibility, build_constraints
+    from dcnas_deploy.search.constraints import Feasibility, build_constraints, size_constraints
     from dcnas_deploy.search.inputs import load_supernet_inputs
 
     lines = [f"Plain EA, {args.seeds} seeds per row (winners), vs {args.random} random paths under the same budget.", "",
@@ -119,7 +119,7 @@ def main() -> None:
     for name in args.supernets:
         inputs = load_supernet_inputs(resolve_supernet(name))
         budgets = dict(inputs.preset.search.constraints)
-        cons = build_constraints(inputs.space, params=budgets.get("params"), macs=budgets.get("macs"))
+        cons = size_constraints(inputs.space, budgets)
         rand = [Arch(g) for g in Feasibility(inputs.space, cons).sample(args.random, np.random.default_rng(0))]
         won = reused_winners(Path(reuse[name])) if name in reuse else _search(inputs, cons, args.seeds)
         for label, archs in ((f"random, {budgets}", rand), ("EA winners" + (f" ({reuse[name]})" if name in reuse else ""),

@@ -111,14 +111,13 @@ def _heldout(run: Path, n: int) -> Dict[str, Any]:
 
 
 def _search(run: Path, seed: int) -> Dict[str, Any]:
-    from dcnas_deploy.search.constraints import Feasibility, build_constraints
+    from dcnas_deploy.search.constraints import Feasibility, size_constraints
     from dcnas_deploy.search.evolution import SearchSettings, run_search
     from dcnas_deploy.search.inputs import load_supernet_inputs
     from dcnas_deploy.space import Arch
 
     inputs = load_supernet_inputs(run)
-    budgets = dict(inputs.preset.search.constraints)
-    cons = build_constraints(inputs.space, params=budgets.get("params"), macs=budgets.get("macs"))
+    cons = size_constraints(inputs.space, inputs.preset.search.constraints)
     log = run_search(inputs.space, Feasibility(inputs.space, cons), inputs.fitness,
                      SearchSettings.from_section(inputs.preset.search), "evolution", None, seed)
     best = log.ranked()[0]

@@ -88,7 +88,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from dcnas_deploy.pretrained import default_supernet
-    from dcnas_deploy.search.constraints import build_constraints
+    from dcnas_deploy.search.constraints import size_constraints
     from dcnas_deploy.search.evolution import SearchSettings
     from dcnas_deploy.search.inputs import load_supernet_inputs
 
@@ -98,7 +98,7 @@ def main() -> None:
     inputs = load_supernet_inputs(run, args.predictor)
     s = inputs.preset.search
     budgets = dict(s.constraints)
-    cons = build_constraints(inputs.space, params=budgets.get("params"), macs=budgets.get("macs"))
+    cons = size_constraints(inputs.space, budgets)
     feas = Feasibility(inputs.space, cons)
     settings = SearchSettings.from_section(s, iterations=args.iterations)
     scorer = inputs.scorer_for(cons)

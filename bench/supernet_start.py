@@ -52,7 +52,7 @@ def variant_preset(base: Dict[str, Any], variant: str, steps: int, largest_frac:
 
 def score_variant(run: Path, paths: int, seed: int) -> Dict[str, Any]:
     """Bicubic and random budget-feasible paths scored with inherited weights on the run's validation crops."""
-    from dcnas_deploy.search.constraints import Feasibility, build_constraints, smallest_networks
+    from dcnas_deploy.search.constraints import Feasibility, size_constraints, smallest_networks
     from dcnas_deploy.train.evaluate import evaluate_paths
     from dcnas_deploy.train.supernet import load_supernet
     from dcnas_deploy.train.trainer import validation_set
@@ -62,8 +62,7 @@ def score_variant(run: Path, paths: int, seed: int) -> Dict[str, Any]:
     val = validation_set(preset)
     bicubic = smallest_networks(include_bicubic=True)[:1]  # every fusion `none`: the LR-up alone
     base = float(evaluate_paths(net, bicubic, val, preset.data.metric)[0])
-    budgets = dict(preset.search.constraints)
-    cons = build_constraints(net.space, params=budgets.get("params"), macs=budgets.get("macs"))
+    cons = size_constraints(net.space, preset.search.constraints)
     genomes = Feasibility(net.space, cons).sample(paths, np.random.default_rng([seed, 7]))
     scores = evaluate_paths(net, genomes, val, preset.data.metric)
     with open(run / "log.csv", newline="") as f:

@@ -42,7 +42,7 @@ def _supernet(preset, run: Path) -> Dict[str, Any]:
 
 
 def _search(run: Path, arch_path: Path, strategy: Optional[str], seed: int, predictor: Optional[Path]) -> Dict[str, Any]:
-    from dcnas_deploy.search.constraints import build_constraints
+    from dcnas_deploy.search.constraints import size_constraints
     from dcnas_deploy.search.evolution import SearchSettings
     from dcnas_deploy.search.inputs import load_supernet_inputs
     from dcnas_deploy.search.run import search_architecture
@@ -53,7 +53,7 @@ def _search(run: Path, arch_path: Path, strategy: Optional[str], seed: int, pred
     if any(k.startswith("latency") for k in budgets):
         sys.exit("this recipe searches under params/MACs budgets only (no device timing while it trains); "
                  f"the preset asks for {budgets}")
-    cons = build_constraints(inputs.space, params=budgets.get("params"), macs=budgets.get("macs"))
+    cons = size_constraints(inputs.space, budgets)
     strategy = strategy or ("evolution+predictor" if inputs.predictor is not None else "evolution")
     if strategy == "evolution+predictor" and inputs.predictor is None:
         sys.exit(f"--strategy evolution+predictor needs a predictor: {run} has no predictor.pt (give --predictor)")

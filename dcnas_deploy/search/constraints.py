@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -59,6 +59,11 @@ def build_constraints(space: SearchSpace, latency: Sequence[str] = (), devices: 
     if macs is not None:
         out.append(Constraint("macs", parse_count(macs), make_cost("macs", space), "MACs"))
     return out
+
+
+def size_constraints(space: SearchSpace, budgets: Mapping[str, Any]) -> List[Constraint]:
+    """The params/MACs budgets of a preset's `search.constraints` (latency ones need a device and are left out)."""
+    return build_constraints(space, params=budgets.get("params"), macs=budgets.get("macs"))
 
 
 def latency_constraint(device: str, budget_ms: float, space: SearchSpace, lut_path: Optional[Path] = None) -> Constraint:
