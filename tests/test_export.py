@@ -512,3 +512,51 @@ def test_benchmark_accepts_checkpoints_and_exported_files(checkpoint, full_expor
         assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "ck.json").read_text())["input_kind"] == "checkpoint"
     assert json.loads((tmp_path / "tfl.json").read_text())["timing"]["median_ms"] > 0
+
+
+def _fusions_arch(space, fusions: str, seed: int = 3):
+    """A random arch whose four fusions (shallow to deep) are the given ones: dead branches by construction."""
+    from dcnas_deploy import Arch
+    from dcnas_deploy.space.genes import FUSIONS, N_BLOCK_GENES
+
+    g = space.sample_genomes(1, seed)[0]
+    g[N_BLOCK_GENES:] = [FUSIONS.index(f) for f in fusions.split(",")]
+    return Arch(g)
+
+
+@pytest.mark.parametrize("fusions,formats,precisions", [
+    ("target,none,target,none", "onnx,openvino,tflite", "fp32"),  # guide-blind: every guide stage dead
+    ("target,none,none,none", "onnx,openvino", "int8"),           # guide-blind, quantized from the fp32 graph
+    ("guide,none,none,none", "onnx,openvino", "fp32"),            # target encoder dead (LR only through the LR-up)
+    ("none,none,none,none", "onnx,openvino", "fp32"),             # bicubic only: no network at all
+    ("none,none,none,sum", "onnx,openvino", "fp32"),              # minimal: one fusion at the deepest level
+])
+def test_every_architecture_class_exports_with_both_inputs(supernet, export_data, tmp_path, fusions, formats,
+                                                           precisions):
+    """Networks that do not read an input still take (lr, guide) in every file and pass their checks (the ONNX
+    exporter dropped the unused guide, so the file failed its reload with 'model has 1 inputs')."""
+    import onnx
+
+    space, net = supernet
+    module = Deployable(net.materialize(_fusions_arch(space, fusions)).eval())
+    report = _export(module, tmp_path, export_data, [precisions], formats=[FORMATS[f] for f in formats.split(",")])
+    for row in report.rows[1:]:
+        assert row.status == PASSED, (fusions, row.format, row.precision, row.error, row.failures)
+        if row.format == "onnx":
+            assert [i.name for i in onnx.load(row.path).graph.input] == ["lr", "guide"]
+
+
+def test_failed_row_shows_its_reason_in_the_table():
+    """A row that did not pass carries its reason in the status cell, not only in the JSON."""
+    from rich.console import Console
+
+    from dcnas_deploy.export.status import StatusRow, render_table
+
+    rows = [StatusRow("onnx", "fp32", FAILED_CHECK, error="reload/run failed: ConfigError: model has 1 inputs ['lr']"),
+            StatusRow("tflite", "int8", FAILED_CHECK, failures=["PSNR vs PyTorch 29.4 dB < 35 dB"]),
+            StatusRow("openvino", "fp32", PASSED, psnr_db=140.0)]
+    console = Console(width=200, record=True)
+    console.print(render_table(rows, "t"))
+    text = console.export_text()
+    assert "model has 1 inputs ['lr']" in text and "29.4 dB < 35 dB" in text
+    assert text.count("failed check") == 2

@@ -300,7 +300,7 @@ def _host_check_with_reference_times(monkeypatch, times_ms):
 def test_host_check_waits_out_a_slow_spell_and_refuses_a_host_that_stays_slow(monkeypatch):
     """All of the first three timings 2.1-2.4x: it keeps timing, and a later 1.1x clears the host (CI once refused
     a table profiled a minute before on such a spell); twelve slow timings in a row are refused."""
-    from dcnas_deploy.search.verify import HOST_CHECK_MAX_TIMINGS
+    from dcnas_deploy.lut.host_tables import SPEED_MAX_TIMINGS as HOST_CHECK_MAX_TIMINGS
 
     check, n = _host_check_with_reference_times(monkeypatch, [2.4, 2.1, 2.2, 2.3, 1.1] + [9.0] * 20)
     assert n == 5 and check.factor == pytest.approx(2.2)

@@ -71,7 +71,7 @@ def test_task_end_to_end(task, target_file, formats, tmp_path, tiny_lut_dir, one
     from dcnas_deploy.space import SearchSpace
 
     monkeypatch.setenv("DCNAS_LUTS", str(tiny_lut_dir))
-    monkeypatch.setattr("dcnas_deploy.search.verify.MAX_FACTOR", 10.0)
+    monkeypatch.setattr("dcnas_deploy.lut.host_tables.MAX_FACTOR", 10.0)
     preset = _tiny_preset(tmp_path, task)
     _cli("train-supernet", "--preset", str(preset), "--out", str(tmp_path / "super"), "--no-progress")
 
@@ -123,7 +123,7 @@ def test_pansharpening_end_to_end_4_and_8_bands(tmp_path, one_thread, monkeypatc
     from dcnas_deploy.lut.table import LUT
 
     monkeypatch.setenv("DCNAS_LUTS", str(tmp_path / "luts"))
-    monkeypatch.setattr("dcnas_deploy.search.verify.MAX_FACTOR", 10.0)
+    monkeypatch.setattr("dcnas_deploy.lut.host_tables.MAX_FACTOR", 10.0)
     space, lut_path = _profile(tmp_path / "luts", 4, 1)
     assert lut_path.name == "cpu-torch-c4-t4g1-32x32-x4.yaml"
     budget = float(np.percentile(LUT.load(lut_path).batch_latency(space.sample_genomes(500, seed=1), space), 70))

@@ -21,6 +21,8 @@ def demo(device: str = typer.Option("cpu", "--device", "-d", help="Device profil
          supernet: str = typer.Option("auto", "--supernet", help="auto: start from the shipped supernet of the "
                                       "preset's space when there is one (search + short fine-tune), else train "
                                       "one | train: always train one | a train-supernet run folder."),
+         no_profile: bool = typer.Option(False, "--no-profile", help="Refuse instead of profiling this host when "
+                                         "no LUT of the device was measured here (missing, another host's, or stale)."),
          quick: bool = typer.Option(False, "--quick", help="Smoke-test timing protocol (tests); latencies not meaningful."),
          ) -> None:
     """Profile → supernet (shipped, or trained) → search under the space's median latency → verify → retrain → export →
@@ -33,7 +35,8 @@ def demo(device: str = typer.Option("cpu", "--device", "-d", help="Device profil
     check_output_path(out, "--out", folder=True)
     t0 = time.perf_counter()
     report = run_demo(DemoSettings(out=out, preset=preset, device=device, calibrate=calibrate, quick=quick,
-                                   budget_percentile=budget_percentile, force=force, supernet=supernet), log=lambda m: console.print(m, markup=False, highlight=False))
+                                   budget_percentile=budget_percentile, force=force, supernet=supernet,
+                                   no_profile=no_profile), log=lambda m: console.print(m, markup=False, highlight=False))
     console.print(f"[b]report[/]: {report} and {report.with_suffix('.html')} ({time.perf_counter() - t0:.0f} s)")
 
 

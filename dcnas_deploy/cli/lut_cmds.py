@@ -20,7 +20,8 @@ def profile(device: str = typer.Option("cpu", "--device", "-d", help="Device pro
             scale: Scale = typer.Option(8, help="Upscaling factor."),
             calibrate: int = typer.Option(CALIBRATION_NETWORKS, parser=Number(int, min=0),
                                           help="Whole networks the calibration fits (a rerun measures only the ones missing)."),
-            out: Optional[Path] = typer.Option(None, "--out", "-o", help="LUT file (default: <device>-c<C>-<H>x<W>-x<s>.yaml where new LUTs go, see `dcnas-deploy paths`)."),
+            out: Optional[Path] = typer.Option(None, "--out", "-o", help="LUT file (default: <device>-c<C>-<H>x<W>-x<s>.yaml where new LUTs go, see `dcnas-deploy paths`; "
+                                              "hosts/<host key>/ there when that name holds another host's table)."),
             force: bool = typer.Option(False, "--force", help="Re-measure everything instead of only what is missing."),
             threads: Optional[int] = typer.Option(None, "--threads", parser=Number(int, min=1),
                                                   help="Override the profile's thread count."),
@@ -34,7 +35,7 @@ def profile(device: str = typer.Option("cpu", "--device", "-d", help="Device pro
 
     from dcnas_deploy.fileio import check_output_path
     from dcnas_deploy.lut.profiler import calibration_plot_path, profile_device, reference_summary
-    from dcnas_deploy.lut.table import default_lut_path, safe_name
+    from dcnas_deploy.lut.host_tables import profile_out_path
     from dcnas_deploy.runtimes.devices import load_device
     from dcnas_deploy.runtimes.protocol import QUICK, Protocol
     from dcnas_deploy.space import SearchSpace, parse_hw
@@ -43,7 +44,7 @@ def profile(device: str = typer.Option("cpu", "--device", "-d", help="Device pro
     target_bands, guide_bands = _parse_bands(bands)
     space = SearchSpace(width=width, scale=scale, hr_size=parse_hw(hr), target_channels=target_bands,
                         guide_channels=guide_bands)
-    out = check_output_path(out or default_lut_path(safe_name(prof.name), space), "--out", suffixes=(".yaml", ".yml"))
+    out = check_output_path(out or profile_out_path(prof, space), "--out", suffixes=(".yaml", ".yml"))
     console.print(f"profiling [b]{prof.name}[/] ({prof.runtime}:{prof.runtime_device}, {prof.precision}, "
                   f"{prof.threads} threads) → {out}")
     t0 = time.perf_counter()
@@ -135,13 +136,33 @@ def check(path: str = typer.Argument(..., help="LUT file, or the name of one in 
           archs: int = typer.Option(10, parser=Number(int, min=1), help="Random architectures to re-measure now."),
           seed: int = typer.Option(12345, parser=Number(int, min=0),
                                    help="Seed for the architectures (not the calibration ones)."),
-          quick: bool = typer.Option(False, "--quick", help="Smoke-test protocol.")) -> None:
+          quick: bool = typer.Option(False, "--quick", help="Smoke-test protocol."),
+          no_profile: bool = typer.Option(False, "--no-profile", help="Refuse a table of another host instead of "
+                                          "checking (after profiling, if needed) this host's table of its device.")
+          ) -> None:
     """Re-measure random architectures now (in turns with the LUT's reference network) and report the drift."""
+    from dcnas_deploy.errors import ConfigError
     from dcnas_deploy.lut.check import check_lut
-    from dcnas_deploy.lut.table import lut_file
+    from dcnas_deploy.lut.host_tables import ensure_host_lut, foreign_host
+    from dcnas_deploy.lut.table import LUT, lut_file
+    from dcnas_deploy.runtimes.devices import profile_from_dict
     from dcnas_deploy.runtimes.protocol import QUICK, Protocol
 
     lut_path = lut_file(path)
+    given = LUT.load(lut_path)
+    profile = profile_from_dict(given.device, source=str(lut_path))
+    foreign = foreign_host(given, profile)
+    if foreign is not None:  # re-measuring another host's table here would only measure the difference of hosts
+        if no_profile:
+            raise ConfigError(f"{foreign}, so checking it here says nothing about it; check this host's table "
+                              f"(drop --no-profile to find or profile it)")
+        console.print(f"[yellow]note:[/] {foreign}: checking this host's table of {profile.name} instead", highlight=False)
+        bars, advance = progress_bars(console)
+        with bars:
+            lut_path = ensure_host_lut(profile, given.space(), QUICK if quick else Protocol(),
+                                       say=lambda line: console.print(f"[yellow]note:[/] {line}", highlight=False),
+                                       progress=advance).file
+        console.print(f"checking {lut_path}", highlight=False)
     bars, advance = progress_bars(console)
     with bars:
         result = check_lut(lut_path, archs, seed, QUICK if quick else Protocol(), progress=advance)

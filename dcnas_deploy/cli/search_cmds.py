@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Literal, Optional
+from typing import TYPE_CHECKING, Dict, List, Literal, Optional
 
 import typer
 
 from dcnas_deploy.cli.common import Number, console, newest_under_runs, require_run, user_errors
 
 if TYPE_CHECKING:
+    from dcnas_deploy.lut.table import LUT
     from dcnas_deploy.runtimes.protocol import Protocol
     from dcnas_deploy.space import SearchSpace
 
@@ -41,6 +42,8 @@ def search(supernet: Optional[Path] = typer.Option(None, "--supernet", help="Run
            strict_raw: bool = typer.Option(False, "--strict-raw", help="Hold the raw measured time to the budget "
                                            "(default: the latency at the LUT's nominal speed, from a paired "
                                            "measurement with its reference network)."),
+           no_profile: bool = typer.Option(False, "--no-profile", help="Refuse instead of profiling this host when "
+                                           "no LUT of a --device was measured here (missing, another host's, or stale)."),
            allow_bicubic: bool = typer.Option(False, "--allow-bicubic", help="Let the bicubic-only output (no "
                                               "network, all fusions none) and target-blind networks (no fusion "
                                               "reads the target) be candidates."),
@@ -99,10 +102,11 @@ def search(supernet: Optional[Path] = typer.Option(None, "--supernet", help="Run
         params, macs = budgets.get("params"), budgets.get("macs")
         console.print(f"no budget given: using the preset's {budgets}")
     paired = device or ([DEFAULT_DEVICE] if len(latency) == 1 else [])
+    luts: Dict[str, Path] = {}
     if latency and len(paired) == len(latency):  # otherwise build_constraints says what is wrong
         for name in paired:
-            _profile_if_missing(name, deploy, QUICK if quick else Protocol())
-    constraints = build_constraints(deploy, latency, device, params, macs)
+            luts[name] = host_lut(name, deploy, QUICK if quick else Protocol(), not no_profile, verify).file
+    constraints = build_constraints(deploy, latency, device, params, macs, luts=luts)
     settings = SearchSettings.from_section(s)
     for c in constraints:
         console.print(f"budget: {c.name} ≤ {c.format(c.budget)}")
@@ -142,23 +146,28 @@ def _sources(supernet: Path, predictor: Optional[Path], strategy: str) -> dict:
     return {"supernet": str(supernet), "predictor": str(predictor)}
 
 
-def _profile_if_missing(device: str, space: SearchSpace, protocol: Protocol) -> None:
-    """Measure DEVICE's LUT for this geometry first (with progress) when no LUT folder has one."""
-    from dcnas_deploy.lut.profiler import profile_device, reference_summary
-    from dcnas_deploy.lut.table import default_lut_path, locate_lut, safe_name
-    from dcnas_deploy.runtimes.devices import load_device
+def host_lut(device: str, space: SearchSpace, protocol: Protocol, allow_profile: bool, check_speed: bool) -> LUT:
+    """This host's LUT of DEVICE at this geometry; profiled first (notice + progress) when missing, another host's or
+    stale (`check_speed`: its reference timed now beyond the speed guard); refused with the command when not allowed."""
+    from dcnas_deploy.lut.host_tables import ensure_host_lut
+    from dcnas_deploy.lut.profiler import reference_summary
     from dcnas_deploy.terminal import progress_bars
 
-    profile = load_device(device)
-    if locate_lut(safe_name(profile.name), space) is not None:
-        return
-    out = default_lut_path(safe_name(profile.name), space)
-    console.print(f"no LUT for [b]{profile.name}[/] at this geometry yet: profiling this host first → {out} "
-                  f"(a few minutes; `dcnas-deploy profile` does the same)")
+    measured = []
     bars, advance = progress_bars(console)
+
+    def say(line: str) -> None:
+        measured.append(line)
+        console.print(f"[yellow]note:[/] {line}", highlight=False)
+
     with bars:
-        lut = profile_device(profile, space, out, protocol=protocol, progress=advance)
-    console.print(reference_summary(lut), highlight=False)
+        lut = ensure_host_lut(device, space, protocol, allow_profile=allow_profile, check_speed=check_speed,
+                              say=say, progress=advance)
+    if measured:
+        console.print(reference_summary(lut), highlight=False)
+    else:
+        console.print(f"LUT for {device}: {lut.path}", highlight=False)
+    return lut
 
 
 def closed_loop_text(v: dict) -> str:

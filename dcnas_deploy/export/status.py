@@ -67,6 +67,18 @@ def _num(v: Optional[float], fmt: str) -> str:
     return format(v, fmt)
 
 
+def status_cell(row: StatusRow, width: int = 70) -> str:
+    """The status label, and under it why a row did not pass (its first failure or error, shortened)."""
+    from rich.markup import escape
+
+    label = LABELS.get(row.status, row.status)
+    why = next((t for t in [*row.failures, row.error] if t), "") if not row.ok else ""
+    if not why:
+        return label
+    why = why if len(why) <= width else why[:width - 1] + "…"
+    return f"{label}\n[dim]{escape(why)}[/]"
+
+
 def render_table(rows: List[StatusRow], title: str, unit: str = ""):
     """A rich Table of the rows (one per format and precision); notes go below it (`row_notes`)."""
     from rich import box
@@ -79,7 +91,7 @@ def render_table(rows: List[StatusRow], title: str, unit: str = ""):
         table.add_column(col, justify=justify,  # type: ignore[arg-type]  # the literals above
                          no_wrap=col != "status", min_width=9 if col == "status" else None)
     for r in rows:
-        table.add_row(r.format, r.precision, LABELS.get(r.status, r.status), _num(r.size_mb, ".2f"),
+        table.add_row(r.format, r.precision, status_cell(r), _num(r.size_mb, ".2f"),
                       _num(r.psnr_db, ".1f"), _num(r.max_abs, ".2g"),
                       _num(r.rmse_file if r.status != REFERENCE else r.rmse_torch, ".4f"),
                       _num(r.rmse_increase_pct, "+.2f"), _num(r.latency_ms, ".2f"))

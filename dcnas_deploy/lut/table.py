@@ -208,6 +208,13 @@ class LUT:
         return [op for op in ops if op.key not in self.ops]
 
     @property
+    def file(self) -> Path:
+        """The table's file (a loaded or profiled table has one)."""
+        if self.path is None:
+            raise ConfigError("this LUT was never saved: it has no file")
+        return Path(self.path)
+
+    @property
     def fingerprint(self) -> Optional[Dict[str, Any]]:
         """What decided the measured speed (runtimes.fingerprint), or None for tables that predate it."""
         return self.provenance.get("fingerprint")

@@ -35,6 +35,8 @@ class DemoSettings:
     eval_images: int = 6
     middlebury: Optional[Path] = field(default_factory=lambda: MIDDLEBURY if (MIDDLEBURY / "Depth").is_dir() else None)
     force: bool = False
+    no_profile: bool = False
+    """Refuse instead of profiling when no LUT of the device was measured on this host (or it is stale)."""
     supernet: str = "auto"
     """'auto': start from the shipped supernet of the preset's search space when there is one (search + short
     fine-tune), else train one; 'train': always train one; or the path of a `train-supernet` run to start from."""
@@ -55,9 +57,7 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> Path:
     base = {"preset": preset.to_dict(), "device": s.device, "quick": s.quick}
 
     lut = stages.run("profile", {**base, "calibrate": s.calibrate},
-                     lambda: _profile(preset, s.device, out, s.calibrate, protocol, s.quick))
-    if not lut["reused"]:
-        log(f"[profile] {lut['reuse_note']}")
+                     lambda: _profile(preset, s.device, out, s.calibrate, protocol, s.quick, s.no_profile, log))
     start = _supernet_source(preset, s.supernet)
     sup = stages.run("supernet", {**base, "start": str(start or "train")},
                      lambda: _supernet(preset, out) if start is None else _given_supernet(start))
@@ -78,25 +78,34 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> Path:
 
 # ---- stages --------------------------------------------------------------------------------------
 
-def _profile(preset, device: str, out: Path, calibrate: int, protocol, quick: bool) -> Dict[str, Any]:
-    """Reuse a committed LUT measured for the same device, geometry and host fingerprint, or measure one into OUT/luts."""
-    from dcnas_deploy.datadirs import shipped_dir
-    from dcnas_deploy.lut.profiler import profile_device, reference_summary, reusable_lut
+def _profile(preset, device: str, out: Path, calibrate: int, protocol, quick: bool, no_profile: bool = False,
+             log: Callable[[str], None] = print) -> Dict[str, Any]:
+    """This host's LUT of the device at the preset's geometry (found among every host's tables, else measured;
+    `no_profile` refuses instead); --quick runs measure their own table into OUT/luts."""
+    from dcnas_deploy.lut.host_tables import ensure_host_lut
+    from dcnas_deploy.lut.profiler import profile_device, reference_summary
     from dcnas_deploy.lut.table import default_lut_path, safe_name
     from dcnas_deploy.runtimes.devices import load_device
 
-    profile = load_device(device)
     space = preset.make_space()
-    committed = default_lut_path(safe_name(profile.name), space, folder=shipped_dir("luts"))
-    lut, why = (None, "--quick runs measure their own table") if quick else reusable_lut(committed, profile, space)
-    reused = lut is not None
-    if lut is None:  # not reused
+    why: List[str] = []
+    if quick:
+        why.append("--quick runs measure their own table")
+        profile = load_device(device)
         lut = profile_device(profile, space, default_lut_path(safe_name(profile.name), space, folder=out / "luts"),
                              calibrate=calibrate, protocol=protocol)
+    else:
+        def say(line: str) -> None:
+            why.append(line)
+            log(f"[profile] {line}")
+
+        lut = ensure_host_lut(device, space, protocol, allow_profile=not no_profile, check_speed=True,
+                              calibrate=calibrate, say=say)
+    reused = not why
     lat = lut.batch_latency(space.sample_genomes(10000, seed=0), space)
     e = lut.calibration.errors if lut.calibration else {}
     return {"lut": str(lut.path), "reused": reused, "ops": len(lut.ops), "calibration_errors": e,
-            "reuse_note": "" if reused else f"Profiled this host instead of reusing a committed table: {why}",
+            "reuse_note": "" if reused else f"Profiled this host instead of reusing a table: {'; '.join(why)}",
             "reference": reference_summary(lut),
             "calibration_networks": len(lut.calibration.records) if lut.calibration else 0,
             "space_latency_ms": {"p25": float(np.percentile(lat, 25)), "median": float(np.median(lat)),

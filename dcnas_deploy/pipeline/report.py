@@ -77,7 +77,7 @@ def build_blocks(out: Path, s, r: Dict[str, Dict[str, Any]], seconds: Dict[str, 
         b.append(("p", "**Smoke-test run (`--quick`): 5-run timing protocol; the latency figures are not meaningful.**"))
     e = prof.get("calibration_errors", {})
     b += [("h2", "1. Latency LUT"),
-          ("p", f"{'Reused the committed' if prof['reused'] else 'Measured a new'} LUT `{prof['lut']}` "
+          ("p", f"{'Reused the' if prof['reused'] else 'Measured a new'} LUT `{prof['lut']}` "
                 f"({prof['runtime']} {prof['runtime_version']}, {prof['ops']} ops, profiling took "
                 f"{_f(prof.get('profiling_seconds'))} s). Calibration on {prof['calibration_networks']} whole networks, "
                 f"{e.get('method', '')}: MAPE {_f(e.get('mape_pct'), '{:.2f}')} %, "

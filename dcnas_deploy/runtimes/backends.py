@@ -180,6 +180,24 @@ def _convert_onnx(module, example_inputs, path: Path, precision: str, opts: Dict
                               optimize=True, verbose=False, **kwargs)
         else:
             raise ConfigError(f"onnx exporter must be 'legacy' or 'dynamo', got {opts['exporter']!r}")
+    _keep_unused_inputs(path, names, example_inputs)
+
+
+def _keep_unused_inputs(path: Path, names: Sequence[str], example_inputs: ExampleInputs) -> None:
+    """Put back graph inputs the exporter dropped because nothing reads them (a guide-blind network's guide),
+    so every file of every architecture takes the same (lr, guide) inputs."""
+    onnx = require("onnx", "onnx")
+    model = onnx.load(str(path))
+    present = {i.name for i in model.graph.input}
+    missing = [(k, n) for k, n in enumerate(names) if n not in present]
+    if not missing:
+        return
+    for k, name in missing:
+        t = example_inputs[k]
+        elem = onnx.helper.np_dtype_to_tensor_dtype(t.detach().cpu().numpy().dtype)
+        info = onnx.helper.make_tensor_value_info(name, elem, [int(d) for d in t.shape])
+        model.graph.input.insert(min(k, len(model.graph.input)), info)
+    onnx.save(model, str(path))
 
 
 def _convert_openvino(module, example_inputs, path: Path, precision: str, opts: Dict[str, Any]) -> None:

@@ -4,7 +4,8 @@ Each candidate is timed in alternating turns with its LUT's reference network, s
 host is seen for what it is: the decision uses the latency at the LUT's nominal speed (paired ratio ×
 nominal reference), and the raw time and the host speed factor are recorded next to it. Before any
 candidate, a host check times the reference alone: a host more than `MAX_FACTOR`× off, or one whose
-fingerprint differs from the LUT's, is refused.
+fingerprint differs from the LUT's, is refused (the CLI profiles this host first instead:
+`lut.host_tables.ensure_host_lut`).
 """
 from __future__ import annotations
 
@@ -18,8 +19,6 @@ from dcnas_deploy.space import Arch, SearchSpace
 
 NOTICE_BAND = (0.85, 1.15)
 """A host speed factor outside this band is reported (one line per device), and the search carries on."""
-MAX_FACTOR = 2.0
-"""Beyond this (or below its inverse) the LUT is refused: the host is not the one it describes any more."""
 
 
 @dataclass
@@ -69,50 +68,25 @@ def check_devices(constraints: List[Constraint], note: Callable[[str], None]) ->
     return checks
 
 
-def _speed_line(lut, factor: float) -> str:
-    direction = "slower" if factor > 1 else "faster"
-    return (f"this host runs {max(factor, 1 / factor):.2f}× {direction} than when {lut.path} was profiled "
-            "(other processes, throttling or another CPU?)")
-
-
-HOST_CHECK_TIMINGS = 3
-"""The host check times the reference this many times: a VM's speed can swing ~2x within seconds, so a
-host is refused only when even its fastest timing is beyond MAX_FACTOR (and reported by the median)."""
-HOST_CHECK_MAX_TIMINGS = 12
-"""When all of the first timings are beyond MAX_FACTOR, it keeps timing up to this many before refusing: a
-slow spell of a few seconds (CI once saw 2.11x on a table profiled a minute before) is waited out."""
-
-
-def _within_limit(factors: List[float]) -> bool:
-    """Some timing within MAX_FACTOR on each side: the host is not refused on these."""
-    return min(factors) <= MAX_FACTOR and max(factors) >= 1 / MAX_FACTOR
-
-
 def host_check(check: DeviceCheck, space: SearchSpace, protocol: Protocol, note: Callable[[str], None]) -> None:
     """Time the LUT's reference alone on the device: the host speed factor, said when outside NOTICE_BAND and
-    refused beyond MAX_FACTOR. (A candidate's own paired turns are a shorter snapshot: recorded, never refused.)"""
+    refused beyond host_tables.MAX_FACTOR. (A candidate's own paired turns are a shorter snapshot: recorded, never refused.)"""
     import statistics
 
-    from dcnas_deploy.model.subnet import timing_model
-    from dcnas_deploy.runtimes.modules import Measurer
+    from dcnas_deploy.lut.host_tables import reference_speed_factors, speed_line, stale_factor
 
     c = check.constraint
     try:
-        with Measurer(c.device, protocol, timing_model(space, c.lut.reference.arch())) as m:
-            factors = [m.reference().median_ms / c.lut.reference.nominal_ms for _ in range(HOST_CHECK_TIMINGS)]
-            while len(factors) < HOST_CHECK_MAX_TIMINGS and not _within_limit(factors):
-                factors.append(m.reference().median_ms / c.lut.reference.nominal_ms)
+        factors = reference_speed_factors(c.lut, c.device, space, protocol)
     except DcnasError as exc:
         raise DcnasError(f"closed-loop check on {c.name} failed: {exc} "
                          f"(use --no-verify to skip it, at the cost of an unverified budget)") from None
-    factors.sort()
     check.factor = statistics.median(factors)
-    if factors[0] > MAX_FACTOR:
-        check_factor(c, factors[0])
-    if factors[-1] < 1 / MAX_FACTOR:
-        check_factor(c, factors[-1])
+    stale = stale_factor(factors)
+    if stale is not None:
+        check_factor(c, stale)
     if not NOTICE_BAND[0] <= check.factor <= NOTICE_BAND[1]:
-        note(_speed_line(c.lut, check.factor) + ": budgets are held against the latency at the table's nominal "
+        note(speed_line(c.lut, check.factor) + ": budgets are held against the latency at the table's nominal "
              "speed (--strict-raw holds the raw time to them instead)")
 
 
@@ -148,11 +122,13 @@ def measure_on_device(space: SearchSpace, arch: Arch, check: DeviceCheck, protoc
 
 def check_factor(c: Constraint, factor: float) -> None:
     """DcnasError when the host's speed is beyond MAX_FACTOR of the LUT's nominal speed."""
+    from dcnas_deploy.lut import host_tables
     from dcnas_deploy.lut.table import profile_command
 
-    if not 1 / MAX_FACTOR <= factor <= MAX_FACTOR:
-        raise DcnasError(f"{c.name}: {_speed_line(c.lut, factor)}; beyond {MAX_FACTOR:g}× the table no longer "
-                         f"describes this host: re-profile with {profile_command(c.lut.device_name, c.lut.geometry, True)}")
+    if not 1 / host_tables.MAX_FACTOR <= factor <= host_tables.MAX_FACTOR:
+        raise DcnasError(f"{c.name}: {host_tables.speed_line(c.lut, factor)}; beyond {host_tables.MAX_FACTOR:g}× the "
+                         f"table no longer describes this host: re-profile with "
+                         f"{profile_command(c.lut.device_name, c.lut.geometry, True)}")
 
 
 def verify_candidates(space: SearchSpace, ranked: List[Arch], constraints: List[Constraint], max_candidates: int = 10,
