@@ -71,6 +71,10 @@ def find_host_lut(profile: DeviceProfile, space: SearchSpace) -> Tuple[Optional[
         lut, why = reusable_lut(path, profile, space)
         if lut is not None:
             return lut, passed
+        try:  # the short reason when it is another host's table
+            why = foreign_host(LUT.load(path), profile) or why
+        except ConfigError:
+            pass
         passed.append(why)
     return None, passed
 
