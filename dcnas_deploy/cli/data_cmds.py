@@ -78,7 +78,7 @@ def evaluate_cmd(
     if save_images is not None:
         check_output_path(save_images, "--save-images", folder=True)
     dataset = open_dataset(data, split, protocol=protocol, limit=limit)
-    check_real_lr(dataset.has_real_lr and not synthetic_lr, scale, real_lr, real_lr_any_scale)
+    check_real_lr(dataset if dataset.has_real_lr and not synthetic_lr else None, scale, real_lr, real_lr_any_scale)
     from dcnas_deploy.tasks import HIGHER_IS_BETTER, get_task
 
     bands = get_task(dataset.task).guide_channels

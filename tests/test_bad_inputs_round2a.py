@@ -1,0 +1,227 @@
+"""Acceptance: issue 30's round-2 bad inputs (part A): each gets a clear one-line error or correct behaviour.
+
+Broken runs are named, never replaced by another model; implausible LUTs are refused on load, in `lut check`
+and in the closed loop; pan-sharpening files at another ratio than --scale are refused naming the file and
+sample; YAML alias bombs, HDF5 groups and full-resolution --save-images answer without a traceback.
+"""
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from dcnas_deploy.cli.main import app
+from dcnas_deploy.errors import ConfigError, DcnasError
+
+REPO = Path(__file__).resolve().parents[1]
+LUT_X4 = REPO / "luts" / "cpu-c8-64x64-x4.yaml"
+
+
+def _invoke(*argv: str):
+    """CLI result and its output with rich boxes removed and whitespace collapsed (messages may wrap)."""
+    res = CliRunner().invoke(app, list(argv))
+    return res, " ".join(re.sub(r"[│╭╮╰╯─━┃]", " ", res.output).split())
+
+
+def _refused(res, text: str, *needles: str, code: int = 2) -> None:
+    assert res.exit_code == code, text
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+    assert "Traceback" not in res.output
+    for n in needles:
+        assert n in text, f"{n!r} not in: {text}"
+
+
+# ---- 1. a broken run is named, never silently replaced -------------------------------------------------
+
+def _checkpoint(path: Path, kind: str, truncate: bool = False) -> None:
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"format": "dcnas-run/1", "kind": kind, "step": 0, "weights": torch.zeros(4096)}, path)
+    if truncate:
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+
+
+def test_truncated_newest_supernet_run_is_named_not_skipped(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _checkpoint(tmp_path / "runs" / "old" / "checkpoint.pt", "supernet")
+    time.sleep(0.01)
+    _checkpoint(tmp_path / "runs" / "x4" / "checkpoint.pt", "supernet", truncate=True)
+    before = (tmp_path / "runs" / "x4" / "checkpoint.pt").read_bytes()
+    res, text = _invoke("search", "--latency", "40ms", "-o", "found.yaml")
+    _refused(res, text, "runs/x4/checkpoint.pt is broken", "--supernet", "move the broken run away")
+    assert "shipped" not in text and "old" not in text
+    assert (tmp_path / "runs" / "x4" / "checkpoint.pt").read_bytes() == before and not (tmp_path / "found.yaml").exists()
+
+
+def test_broken_run_older_than_the_pick_does_not_block_it(tmp_path):
+    from dcnas_deploy.train.latest import newest_supernet_run
+
+    _checkpoint(tmp_path / "broken" / "checkpoint.pt", "supernet", truncate=True)
+    time.sleep(0.01)
+    _checkpoint(tmp_path / "trained" / "checkpoint.pt", "arch")
+    _checkpoint(tmp_path / "good" / "checkpoint.pt", "supernet")
+    assert newest_supernet_run(tmp_path) == tmp_path / "good"
+
+
+def test_truncated_newest_model_is_named_by_export(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "final").mkdir(parents=True)
+    (tmp_path / "runs" / "final" / "model.pt").write_bytes(b"PK\x03\x04 truncated")
+    res, text = _invoke("export", "--out", "exported")
+    _refused(res, text, "runs/final/model.pt is broken", "--model PATH")
+    assert not (tmp_path / "exported").exists()
+
+
+# ---- 2. implausible LUTs -------------------------------------------------------------------------------
+
+def _scaled_lut(path: Path, factor: float) -> Path:
+    """The shipped x4 table with every op time multiplied by `factor` (fingerprint untouched)."""
+    d = yaml.safe_load(LUT_X4.read_text())
+    for t in d["ops"].values():
+        for k in ("median_ms", "p10_ms", "p90_ms"):
+            t[k] *= factor
+    path.write_text(yaml.safe_dump(d, sort_keys=False))
+    return path
+
+
+def test_lut_with_ops_times_100_is_refused_on_load(tmp_path):
+    res, text = _invoke("lut", "show", str(_scaled_lut(tmp_path / "x100.yaml", 100)))
+    _refused(res, text, "x100.yaml: op '", "× the whole reference network", "re-profile: dcnas-deploy profile")
+
+
+def test_lut_whose_calibration_networks_are_mispredicted_is_refused(tmp_path):
+    res, text = _invoke("lut", "show", str(_scaled_lut(tmp_path / "x3.yaml", 3)))
+    _refused(res, text, "x3.yaml: its own calibration networks are predicted", "the table states 3.0694 %",
+             "--force")
+
+
+def test_shipped_luts_are_plausible():
+    from dcnas_deploy.lut.plausibility import calibration_mape_pct
+    from dcnas_deploy.lut.table import LUT
+
+    for path in sorted((REPO / "luts").glob("*.yaml")):
+        lut = LUT.load(path)  # refuses an implausible table
+        assert calibration_mape_pct(lut) < 10
+
+
+def _fake_measurements(monkeypatch, ratio: float) -> None:
+    """`lut check` measures every network at `ratio` × its prediction, without running anything."""
+    from dcnas_deploy.lut.reference import HostSpeed, Reference
+    from dcnas_deploy.lut.table import LUT
+
+    lut = LUT.load(LUT_X4)
+    monkeypatch.setattr("dcnas_deploy.runtimes.modules.measure_arch_paired",
+                        lambda space, arch, ref, profile, protocol: arch)
+
+    def speed(self, arch):
+        ms = ratio * lut.latency(arch)
+        return HostSpeed(ms, self.nominal_ms, 1.0, ms, ms / self.nominal_ms, 1.0)
+
+    monkeypatch.setattr(Reference, "speed", speed)
+
+
+def test_lut_check_fails_when_the_device_runs_93x_below_the_table(tmp_path, monkeypatch):
+    _fake_measurements(monkeypatch, 1 / 93)
+    res, text = _invoke("lut", "check", str(LUT_X4), "--archs", "3")
+    _refused(res, text, "does not describe this device now", "over the 15 % this table allows",
+             "re-profile with --force", code=1)
+
+
+def test_lut_check_passes_within_the_stated_error(monkeypatch):
+    _fake_measurements(monkeypatch, 1.03)
+    res, text = _invoke("lut", "check", str(LUT_X4), "--archs", "3")
+    assert res.exit_code == 0, text
+
+
+def test_closed_loop_stops_on_a_candidate_far_from_its_prediction(monkeypatch):
+    from dcnas_deploy.lut.table import LUT
+    from dcnas_deploy.runtimes.devices import load_device
+    from dcnas_deploy.search.constraints import Constraint
+    from dcnas_deploy.search.verify import DeviceCheck, verify_candidates
+
+    lut = LUT.load(LUT_X4)
+    space = lut.space()
+    c = Constraint("latency:cpu", 40.0, lut.cost_tables(space), "ms", load_device("cpu"), lut)
+
+    def measured(space, arch, check, protocol, strict_raw):
+        lut_ms = float(c.tables(arch))
+        return {"lut_ms": lut_ms, "decided_ms": lut_ms / 93, "within_budget": True}
+
+    monkeypatch.setattr("dcnas_deploy.search.verify.measure_on_device", measured)
+    with pytest.raises(DcnasError, match=r"0\.0108× the prediction.*does not describe this device.*--force") as err:
+        verify_candidates(space, space.sample_sequence(3, 0), [c], checks=[DeviceCheck(c, False)])
+    assert str(LUT_X4) in str(err.value)
+
+
+# ---- 3. pan-sharpening files at another ratio than --scale ---------------------------------------------
+
+def _h5(path: Path, ratio: int, gt: bool = True, group: str = "") -> Path:
+    h5py = pytest.importorskip("h5py")
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        f["ms"] = rng.uniform(0, 2047, (2, 4, 8, 8))
+        f["lms"] = rng.uniform(0, 2047, (2, 4, 8 * ratio, 8 * ratio))
+        if group == "pan":
+            f.create_group("pan")["x"] = np.zeros(3)
+        else:
+            f["pan"] = rng.uniform(0, 2047, (2, 1, 8 * ratio, 8 * ratio))
+        if gt:
+            f["gt"] = rng.uniform(0, 2047, (2, 4, 8 * ratio, 8 * ratio))
+    return path
+
+
+def test_pancollection_ratio_3_at_scale_4_is_refused_naming_file_and_sample(tmp_path):
+    path = _h5(tmp_path / "wv3_r3.h5", 3)
+    res, text = _invoke("evaluate", "-m", "bicubic", "-d", f"pancollection:{path}", "--scale", "4")
+    _refused(res, text, str(path), "sample 0 (wv3_r3_00000", "PAN/MS ratio 3", "×4 was asked", "--scale 3")
+    assert "RGB-D-D" not in text and "published" not in text  # not the depth wording
+    res, text = _invoke("evaluate", "-m", "bicubic", "-d", f"pancollection:{path}", "--scale", "3")
+    assert res.exit_code == 0, text
+
+
+def test_evaluate_save_images_on_full_resolution_pansharpening(tmp_path):
+    path = _h5(tmp_path / "full.h5", 4, gt=False)
+    out = tmp_path / "res.json"
+    res, text = _invoke("evaluate", "-m", "bicubic", "-d", f"pancollection:{path}", "--scale", "4",
+                        "--save-images", str(tmp_path / "imgs"), "-o", str(out))
+    assert res.exit_code == 0 and res.exception is None, text
+    assert out.is_file() and sorted(p.name for p in (tmp_path / "imgs").iterdir()) == ["full_00000.png",
+                                                                                     "full_00001.png"]
+
+
+def test_hdf5_group_where_a_dataset_is_expected(tmp_path):
+    path = _h5(tmp_path / "grp.h5", 4, group="pan")
+    res, text = _invoke("evaluate", "-m", "bicubic", "-d", f"pancollection:{path}", "--scale", "4")
+    _refused(res, text, f"{path}: 'pan' is an HDF5 group", "not a dataset", "expected an HDF5 file")
+
+
+# ---- 5d. YAML alias bombs ------------------------------------------------------------------------------
+
+def _bomb(path: Path) -> Path:
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("argv", [["lut", "show"], ["arch", "validate"]])
+def test_yaml_alias_bomb_is_refused(tmp_path, argv):
+    t0 = time.perf_counter()
+    res, text = _invoke(*argv, str(_bomb(tmp_path / "bomb.yaml")))
+    _refused(res, text, "bomb.yaml: its aliases (*name) expand to over 1,000,000 values", "without nested anchors")
+    assert time.perf_counter() - t0 < 20
+
+
+def test_yaml_reader_keeps_plain_aliases_and_refuses_huge_text():
+    from dcnas_deploy.fileio import MAX_YAML_CHARS, parse_yaml_text
+
+    assert parse_yaml_text("a: &x [1, 2]\nb: *x\n", "ok.yaml") == {"a": [1, 2], "b": [1, 2]}
+    with pytest.raises(ConfigError, match="huge.yaml: .* characters is far more than any LUT holds"):
+        parse_yaml_text("#" * (MAX_YAML_CHARS + 1), "huge.yaml", "LUT")
