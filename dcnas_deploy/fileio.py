@@ -22,11 +22,20 @@ def atomic_write(path: os.PathLike | str, write: Callable[[str], object]) -> Pat
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the permissions open() would
         os.replace(tmp, p)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and disk_full(exc):  # name the file the user asked for, not the temp file
+            raise OSError(exc.errno, exc.strerror or "No space left on device", str(p)) from None
         raise
     return p
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether `exc` says the disk (or the user's quota) is full."""
+    import errno
+
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def atomic_write_text(path: os.PathLike | str, text: str) -> Path:

@@ -225,3 +225,162 @@ def test_yaml_reader_keeps_plain_aliases_and_refuses_huge_text():
     assert parse_yaml_text("a: &x [1, 2]\nb: *x\n", "ok.yaml") == {"a": [1, 2], "b": [1, 2]}
     with pytest.raises(ConfigError, match="huge.yaml: .* characters is far more than any LUT holds"):
         parse_yaml_text("#" * (MAX_YAML_CHARS + 1), "huge.yaml", "LUT")
+
+
+# ---- 4. float results never silently rounded or clipped into PNG ---------------------------------------
+
+def _thermal_inputs(tmp_path: Path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "lr.npy", rng.uniform(-5, 300, (8, 8)).astype(np.float32))
+    stripes = np.zeros((8, 8), np.uint8)
+    stripes[::2] = 255
+    Image.fromarray(stripes).save(tmp_path / "lr8.png")
+    Image.fromarray(rng.integers(0, 256, (32, 32, 3)).astype(np.uint8)).save(tmp_path / "g.png")
+
+
+@pytest.mark.parametrize("task", ["thermal", "saliency"])
+def test_float_result_of_a_float_input_is_not_written_to_png(tmp_path, task):
+    _thermal_inputs(tmp_path)
+    res, text = _invoke("upsample", "-m", "bicubic", "--task", task, "--target", str(tmp_path / "lr.npy"),
+                        "--guide", str(tmp_path / "g.png"), "-o", str(tmp_path / "out.png"))
+    _refused(res, text, "the input was float (.npy)", "round it to integers", "out.tif or .npy instead")
+    assert not (tmp_path / "out.png").exists()
+    res, text = _invoke("upsample", "-m", "bicubic", "--task", task, "--target", str(tmp_path / "lr.npy"),
+                        "--guide", str(tmp_path / "g.png"), "-o", str(tmp_path / "out.tif"))
+    assert res.exit_code == 0, text
+    from dcnas_deploy.data.bands import read_bands
+
+    out, fmt = read_bands(tmp_path / "out.tif")
+    assert fmt.dtype == "float32" and out.min() < 0 and out.max() > 255  # every value kept
+
+
+def test_integer_input_overshoot_clipped_into_png_is_said(tmp_path):
+    _thermal_inputs(tmp_path)
+    res, text = _invoke("upsample", "-m", "bicubic", "--task", "thermal", "--target", str(tmp_path / "lr8.png"),
+                        "--guide", str(tmp_path / "g.png"), "-o", str(tmp_path / "out.png"))
+    assert res.exit_code == 0, text
+    assert re.search(r"\d+ value\(s\) outside the input's uint8 range 0–255 \(resampling overshoot\) were "
+                     r"clipped: write .*out.tif or .npy to keep them", text), text
+
+
+# ---- 5a. a full disk ------------------------------------------------------------------------------------
+
+def _disk_full_after(monkeypatch, good_writes: int) -> list:
+    """Every atomic write after the first `good_writes` runs out of space half-way; returns the written paths."""
+    import errno
+
+    from dcnas_deploy import fileio
+
+    real = fileio.atomic_write
+    done: list = []
+
+    def atomic_write(path, write):
+        if len(done) < good_writes:
+            done.append(Path(path))
+            return real(path, write)
+
+        def full(tmp):
+            Path(tmp).write_bytes(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        return real(path, full)
+
+    monkeypatch.setattr(fileio, "atomic_write", atomic_write)
+    return done
+
+
+def _no_temp_files(root: Path) -> None:
+    assert not [p for p in root.rglob(".*.tmp")], "a temp file was left behind"
+
+
+def test_full_disk_in_upsample(tmp_path, monkeypatch):
+    _thermal_inputs(tmp_path)
+    (tmp_path / "out.png").write_bytes(b"earlier output")
+    _disk_full_after(monkeypatch, 0)
+    res, text = _invoke("upsample", "-m", "bicubic", "--task", "thermal", "--target", str(tmp_path / "lr8.png"),
+                        "--guide", str(tmp_path / "g.png"), "-o", str(tmp_path / "out.png"))
+    _refused(res, text, f"no space left on the device to write {tmp_path / 'out.png'}", "nothing was overwritten",
+             "free some space")
+    assert (tmp_path / "out.png").read_bytes() == b"earlier output"
+    _no_temp_files(tmp_path)
+
+
+def test_full_disk_in_evaluate_save_images(tmp_path, monkeypatch):
+    path = _h5(tmp_path / "wv3.h5", 4)
+    _disk_full_after(monkeypatch, 1)
+    res, text = _invoke("evaluate", "-m", "bicubic", "-d", f"pancollection:{path}", "--scale", "4",
+                        "--save-images", str(tmp_path / "imgs"))
+    _refused(res, text, f"no space left on the device to write {tmp_path / 'imgs' / 'wv3_00001.png'}",
+             "rerun the same command")
+    assert [p.name for p in (tmp_path / "imgs").iterdir()] == ["wv3_00000.png"]
+    _no_temp_files(tmp_path)
+
+
+class _FakeMeasurer:
+    """Measurer stand-in: ops 1 ms, the reference 20 ms; records how many ops it was asked to time."""
+
+    timed: list = []
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def modules(self, items, progress=None):
+        from dcnas_deploy.runtimes.protocol import Timing
+
+        _FakeMeasurer.timed.append(len(items))
+        return [Timing(1.0, 0.9, 1.1, 10, 0.5) for _ in items]
+
+    def reference(self):
+        from dcnas_deploy.runtimes.protocol import Timing
+
+        return Timing(20.0, 19.0, 21.0, 10, 0.5)
+
+
+def test_full_disk_in_profile_keeps_the_measured_ops_and_a_rerun_resumes(tmp_path, monkeypatch):
+    from dcnas_deploy.lut.table import LUT
+
+    monkeypatch.setattr("dcnas_deploy.runtimes.modules.Measurer", _FakeMeasurer)
+    monkeypatch.setattr("dcnas_deploy.lut.profiler.measure_overhead", lambda profile, protocol: 0.01)
+    monkeypatch.setattr("dcnas_deploy.model.op_models.op_model", lambda op: op)
+    _FakeMeasurer.timed = []
+    out = tmp_path / "t.yaml"
+    argv = ("profile", "--device", "cpu", "--width", "4", "--hr", "32x32", "--scale", "8", "--calibrate", "0",
+            "--quick", "--out", str(out))
+    _disk_full_after(monkeypatch, 2)
+    res, text = _invoke(*argv)
+    _refused(res, text, f"no space left on the device to write the LUT {out}",
+             "still holds everything measured up to the previous save", "rerun the same command: it resumes")
+    kept = LUT.load(out)
+    assert len(kept.ops) == 16 and sum(_FakeMeasurer.timed) == 24  # 2 chunks saved, the third lost
+    _no_temp_files(tmp_path)
+    monkeypatch.undo()
+    monkeypatch.setattr("dcnas_deploy.runtimes.modules.Measurer", _FakeMeasurer)
+    monkeypatch.setattr("dcnas_deploy.lut.profiler.measure_overhead", lambda profile, protocol: 0.01)
+    monkeypatch.setattr("dcnas_deploy.model.op_models.op_model", lambda op: op)
+    _FakeMeasurer.timed = []
+    res, text = _invoke(*argv)
+    assert res.exit_code == 0, text
+    total = len(LUT.load(out).ops)
+    assert sum(_FakeMeasurer.timed) == total - 16  # only the missing ops were measured again
+
+
+# ---- 5e. the agent and a bundle that fails its CRC -----------------------------------------------------
+
+def test_bundle_failing_its_crc_is_a_400_bundle_error(tmp_path):
+    from test_agent_support import crc_broken_bundle
+
+    from dcnas_deploy.agent.bundle import BundleError, unpack_bundle
+
+    (tmp_path / "b.zip").write_bytes(crc_broken_bundle())
+    with pytest.raises(BundleError, match=r"zip entry 'm.onnx' is corrupt \(BadZipFile: Bad CRC-32.*send it again"
+                       ) as err:
+        unpack_bundle(tmp_path / "b.zip", tmp_path, 1 << 20)
+    assert err.value.status == 400
