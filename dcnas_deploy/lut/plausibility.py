@@ -85,5 +85,5 @@ def calibration_mape_pct(lut: "LUT") -> Optional[float]:
     if not (np.all(np.isfinite(measured)) and np.all(measured > 0)):
         raise ConfigError(f"{lut.path}: a calibration record has a measured time that is not a positive number; "
                           f"re-profile with --force")
-    return float(prediction_errors(lut.batch_latency(genomes), measured)["mape_pct"])
+    return float(prediction_errors(lut.cost_tables(lut.space()).batch(genomes), measured)["mape_pct"])
 
