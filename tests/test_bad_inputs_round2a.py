@@ -96,6 +96,11 @@ def test_lut_with_ops_times_100_is_refused_on_load(tmp_path):
     _refused(res, text, "x100.yaml: op '", "× the whole reference network", "re-profile: dcnas-deploy profile")
 
 
+def test_lut_whose_reference_network_ops_do_not_add_up_is_refused(tmp_path):
+    res, text = _invoke("lut", "show", str(_scaled_lut(tmp_path / "x15.yaml", 15)))  # no single op over 10x
+    _refused(res, text, "x15.yaml: the reference network's ops add up to", "expected 0.1-10×", "--force")
+
+
 def test_lut_whose_calibration_networks_are_mispredicted_is_refused(tmp_path):
     res, text = _invoke("lut", "show", str(_scaled_lut(tmp_path / "x3.yaml", 3)))
     _refused(res, text, "x3.yaml: its own calibration networks are predicted", "the table states 3.0694 %",

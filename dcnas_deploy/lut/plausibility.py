@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 MAX_OP_OVER_REFERENCE = 10.0
 """One op may cost at most this many times the whole reference network (the worst measured: LiteRT's
 mbconv k7e6 at 256x256 runs 4x the reference; CPU runtimes stay below 0.35x)."""
-REFERENCE_SUM_BAND = (0.2, 5.0)
-"""Σ ops of the reference network ÷ its timed nominal must lie in this band (measured: 0.82-1.70)."""
+REFERENCE_SUM_BAND = (0.1, 10.0)
+"""Σ ops of the reference network ÷ its timed nominal must lie in this band (measured: 0.82-1.70 on the shipped
+tables, 0.34 on a quick eager-PyTorch table of a tiny geometry, where the whole network's own overhead dominates)."""
 MIN_ALLOWED_MAPE_PCT = 15.0
 """A table's calibration networks may miss their predictions by max(3 × stated MAPE, this) on average."""
 
