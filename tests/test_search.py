@@ -166,8 +166,8 @@ def test_closed_loop_stops_when_the_device_runs_far_from_the_table(torch_lut_dir
     """A LUT that under-predicts 20×: the first candidate measured stops the loop, naming the re-profiling command."""
     cons = _under_predicting(torch_lut_dir, monkeypatch, 20.0)
     tried = []
-    with pytest.raises(DcnasError, match=r"latency:cpu-torch: a candidate measured .*× the prediction; the table "
-                                         r"states a MAPE of .*does not describe this device; re-profile it with "
+    with pytest.raises(DcnasError, match=r"latency:cpu-torch: a candidate measured .*× the prediction, beyond .*×; the "
+                                         r"table states a MAPE of .*does not describe this device; re-profile it with "
                                          r"dcnas-deploy profile --device cpu-torch .*--force"):
         search_architecture(SPACE, cons, toy_fitness, tmp_path / "arch.yaml", SETTINGS, "evolution",
                             verify_max=3, protocol=CLOSED_LOOP, seed=5, on_verify=tried.append)

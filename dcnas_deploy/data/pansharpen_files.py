@@ -151,8 +151,8 @@ class PanCollectionDataset(Dataset):
     def check_scale(self, scale: int) -> None:
         """DcnasError naming the file and a sample when its real MS is at another ratio than ×`scale`."""
         if scale != self.scale:
-            _scale_mismatch(f"{self.path} sample 0 ({self.path.stem}_00000; all {self.n} samples alike)", self.scale, scale,
-                            self.full_resolution)
+            _scale_mismatch(f"{self.path} sample 0 ({self.path.stem}_00000; all {self.n} samples alike)",
+                            self.scale, scale, self.full_resolution)
 
     @property
     def has_real_lr(self) -> bool:

@@ -22,7 +22,8 @@ MAX_FACTOR = 2.0
 """Beyond this (or below its inverse) the LUT is refused: the host is not the one it describes any more."""
 MAX_MISFIT = 2.0
 """A candidate measured beyond this many times its LUT prediction (or below its inverse) stops the closed loop:
-the table, which states errors of a few per cent, does not describe this device."""
+the table, which states errors of a few per cent, does not describe this device. A table stating larger errors
+(quick protocol, tiny geometry) gets 1 + its allowed MAPE (lut.plausibility) when that is wider."""
 
 
 @dataclass
@@ -159,18 +160,22 @@ def check_factor(c: Constraint, factor: float) -> None:
 
 
 def check_misfit(c: Constraint, measured: Dict[str, Any]) -> None:
-    """DcnasError when a candidate's decided time is beyond MAX_MISFIT× its LUT prediction (either way)."""
+    """DcnasError when a candidate's decided time is beyond MAX_MISFIT× its LUT prediction (either way; wider for a
+    table that states larger errors)."""
     from dcnas_deploy.lut.table import profile_command
+
+    from dcnas_deploy.lut.plausibility import allowed_mape_pct
 
     ratio = measured["decided_ms"] / max(measured["lut_ms"], 1e-9)
     lut = c.lut
-    if lut is None or 1 / MAX_MISFIT <= ratio <= MAX_MISFIT:
+    limit = MAX_MISFIT if lut is None else max(MAX_MISFIT, 1 + allowed_mape_pct(lut) / 100)
+    if lut is None or 1 / limit <= ratio <= limit:
         return
     stated = lut.calibration.errors.get("mape_pct") if lut.calibration is not None else None
+    states = f"a MAPE of {stated} %" if stated is not None else "no error"
     raise DcnasError(f"{c.name}: a candidate measured {measured['decided_ms']:.4g} ms where {lut.path} predicts "
-                     f"{measured['lut_ms']:.4g} ms ({ratio:.3g}× the prediction; the table states "
-                     f"{'a MAPE of ' + str(stated) + ' %' if stated is not None else 'no error'}): the table does "
-                     f"not describe this device; re-profile it with "
+                     f"{measured['lut_ms']:.4g} ms ({ratio:.3g}× the prediction, beyond {limit:.3g}×; the table "
+                     f"states {states}): the table does not describe this device; re-profile it with "
                      f"{profile_command(lut.device_name, lut.geometry, True)} and search again")
 
 

@@ -36,7 +36,8 @@ def _newest_readable(root: Path, name: str, wanted: str, option: str) -> Optiona
         head = peek_checkpoint(p)
         if head is None:
             raise ConfigError(f"{p} is broken (truncated or corrupt: not a readable PyTorch file) and is the newest "
-                              f"{name} under {root}/: give {option} explicitly, or move the broken run away (or retrain it), then rerun")
+                              f"{name} under {root}/: give {option} explicitly, or move the broken run away "
+                              f"(or retrain it), then rerun")
         if not wanted or head.get("kind") == wanted:
             return p
     return None
