@@ -22,11 +22,20 @@ def atomic_write(path: os.PathLike | str, write: Callable[[str], object]) -> Pat
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the permissions open() would
         os.replace(tmp, p)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and disk_full(exc):  # name the file the user asked for, not the temp file
+            raise OSError(exc.errno, exc.strerror or "No space left on device", str(p)) from None
         raise
     return p
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether `exc` says the disk (or the user's quota) is full."""
+    import errno
+
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def atomic_write_text(path: os.PathLike | str, text: str) -> Path:
@@ -125,14 +134,56 @@ def parse_yaml_text(data: bytes | str, source: str, what: str = "YAML"):
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{source}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}), "
                               f"not a text {what}: save it as UTF-8 or give the .yaml file") from None
+    if len(data) > MAX_YAML_CHARS:
+        raise ConfigError(f"{source}: {len(data):,} characters is far more than any {what} holds (at most "
+                          f"{MAX_YAML_CHARS:,}): give the right file")
+    loader = _unique_key_loader()(data)
     try:
-        return yaml.load(data, Loader=_unique_key_loader())  # noqa: S506 - a SafeLoader subclass
+        node = loader.get_single_node()
+        if node is not None:
+            _check_expanded_size(node, source, what)
+        return loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         raise ConfigError(f"{source}{where}: not valid YAML: {exc.problem or exc.context}; fix the file there") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}; fix the file") from None
+    finally:
+        loader.dispose()
+
+
+MAX_YAML_CHARS = 32 * 1024 * 1024
+"""The largest YAML text read (the biggest LUT is ~100 kB)."""
+MAX_YAML_NODES = 1_000_000
+"""The most values a YAML document may hold once its aliases are expanded (a LUT: ~10,000)."""
+
+
+def _check_expanded_size(root, source: str, what: str) -> None:
+    """ConfigError when the document, its aliases (*name) expanded, holds over MAX_YAML_NODES values: nested
+    aliases ("billion laughs") grow exponentially, and whatever walks the result would exhaust memory."""
+    import yaml
+
+    from dcnas_deploy.errors import ConfigError
+
+    sizes: dict = {}
+    stack = [(root, False)]
+    while stack:  # post-order, iterative: deep nesting cannot hit Python's recursion limit
+        node, done = stack.pop()
+        if not done and id(node) in sizes:
+            continue
+        children = ([n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
+                    else list(node.value) if isinstance(node, yaml.SequenceNode) else [])
+        if not done:
+            sizes[id(node)] = 0  # a placeholder: a recursive alias counts once, not forever
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes)
+            continue
+        sizes[id(node)] = 1 + sum(sizes[id(c)] for c in children)
+        if sizes[id(node)] > MAX_YAML_NODES:
+            raise ConfigError(f"{source}: its aliases (*name) expand to over {MAX_YAML_NODES:,} values, far more "
+                              f"than any {what} holds (an alias bomb?): write the values out, without nested "
+                              f"anchors and aliases")
 
 
 @functools.lru_cache(maxsize=1)

@@ -161,3 +161,12 @@ def test_uploads_are_private_and_deleted_after(agent):
     assert len(roots) == 1
     assert stat.S_IMODE(roots[0].stat().st_mode) == 0o700
     assert list(roots[0].iterdir()) == [], "request files were left behind"
+
+
+def test_bundle_failing_its_crc_gets_a_400_json_answer(agent):
+    """Issue 30: a zip entry whose CRC-32 does not match left the client without any HTTP answer."""
+    from test_agent_support import crc_broken_bundle
+
+    status, answer = agent.request("POST", "/measure", crc_broken_bundle())
+    assert status == 400 and "zip entry 'm.onnx' is corrupt" in answer["error"] and "CRC" in answer["error"]
+    agent.health()  # and it keeps serving

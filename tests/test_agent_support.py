@@ -210,3 +210,23 @@ def agent(tmp_path_factory) -> RunningAgent:
     running = RunningAgent(tmp_path_factory.mktemp("agent"), "--max-upload-mb", "2", "--timeout-s", "60")
     yield running
     running.stop()
+
+
+def crc_broken_bundle() -> bytes:
+    """A /measure bundle whose model entry fails its CRC-32 check (one byte flipped after zipping)."""
+    import io
+    import json
+    import zipfile
+
+    from dcnas_deploy.agent.bundle import MANIFEST
+
+    payload = b"\x08\x01" + bytes(range(256)) * 4  # an ONNX-looking protobuf head
+    manifest = {"runtime": "onnxruntime", "models": [{"file": "m.onnx"}]}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr(MANIFEST, json.dumps(manifest))
+        zf.writestr("m.onnx", payload)
+    data = bytearray(buf.getvalue())
+    at = bytes(data).find(payload) + 100
+    data[at] ^= 0xFF  # one flipped byte in the stored model: its CRC-32 no longer matches
+    return bytes(data)

@@ -46,8 +46,14 @@ def test_defaults_without_format_and_hw_input(tmp_path):
     np.testing.assert_array_equal(back[..., 0], grey + 0.25)
     write_bands(tmp_path / "a.npy", grey)
     assert np.load(tmp_path / "a.npy").shape == (4, 6)  # one band is stored H×W
-    write_bands(tmp_path / "c.png", np.full((2, 2, 3), 300.0))  # 3 bands -> 8-bit RGB, clipped
-    assert Image.open(tmp_path / "c.png").mode == "RGB" and read_bands(tmp_path / "c.png")[0].max() == 255
+    write_bands(tmp_path / "c.png", np.full((2, 2, 3), 200.0))  # 3 bands -> 8-bit RGB
+    assert Image.open(tmp_path / "c.png").mode == "RGB" and read_bands(tmp_path / "c.png")[0].max() == 200
+    with pytest.raises(DcnasError, match=r"c.png: the result spans 300–300, outside the 8-bit PNG range 0–255: "
+                                         r"writing it would clip it; write .*c.tif or .*c.npy"):
+        write_bands(tmp_path / "c.png", np.full((2, 2, 3), 300.0))  # no input format: never silently clipped
+    assert read_bands(tmp_path / "c.png")[0].max() == 200  # the earlier file is kept
+    write_bands(tmp_path / "c.png", np.full((2, 2, 3), 300.0), BandFormat(".png", "uint8", 3))  # an 8-bit input's
+    assert read_bands(tmp_path / "c.png")[0].max() == 255  # resampling overshoot is clipped
 
 
 def test_files_written_by_others(tmp_path):

@@ -107,6 +107,10 @@ def test_write_depth_keeps_format_and_rounds(tmp_path):
     out = np.asarray(Image.open(tmp_path / "o8.png"))
     assert out.dtype == np.uint8
     np.testing.assert_array_equal(out, [[0, 2], [255, 0]])  # rounded, clipped to 255, NaN -> 0 (hole)
+    with pytest.raises(DcnasError, match=r"spans 400–3.002e\+05, outside the 16-bit PNG range 0–65535: writing it "
+                                         r"would clip it; write .*o.npy or .*o.pfm"):
+        write_depth(tmp_path / "o.png", d * 1000)  # no input format: a float result is never clipped
+    assert not (tmp_path / "o.png").exists()
     write_depth(tmp_path / "o16.png", d * 100, DepthFormat(".png", "uint16"))
     arr, fmt = read_depth_file(tmp_path / "o16.png")
     assert fmt.dtype == "uint16" and arr[1, 0] == 30020

@@ -136,23 +136,42 @@ def test_closed_loop_result_measures_within_budget(torch_lut_dir, tmp_path, monk
         assert out.files[name].stat().st_size > 0
 
 
+def _under_predicting(torch_lut_dir, monkeypatch, factor: float):
+    """Latency constraints on cpu-torch whose LUT (in memory: such a file is refused on load) under-predicts
+    `factor`×, and a budget at the 60th percentile of its predictions."""
+    monkeypatch.setenv("DCNAS_LUTS", str(torch_lut_dir))
+    cons = build_constraints(SPACE, latency=["1000ms"], devices=["cpu-torch"])
+    c = cons[0]
+    c.lut.calibration.scale /= factor
+    c.lut.calibration.offset_ms /= factor
+    c.tables = c.lut.cost_tables(SPACE)
+    c.budget = float(np.percentile(c.tables.batch(SPACE.sample_genomes(500, 5)), 60))
+    return cons
+
+
 def test_closed_loop_drops_candidates_the_device_rejects(torch_lut_dir, tmp_path, monkeypatch, lenient_host_check):
-    """A LUT that under-predicts 20× lets the search pick networks the device then measures over budget."""
-    lut_path = next(torch_lut_dir.glob("*.yaml"))
-    d = yaml.safe_load(lut_path.read_text())
-    d["calibration"]["scale"] /= 20.0
-    d["calibration"]["offset_ms"] /= 20.0
-    wrong = tmp_path / "luts"
-    wrong.mkdir()
-    (wrong / lut_path.name).write_text(yaml.safe_dump(d))
-    monkeypatch.setenv("DCNAS_LUTS", str(wrong))
-    budget = float(np.percentile(LUT.load(wrong / lut_path.name).batch_latency(SPACE.sample_genomes(500, 5), SPACE), 60))
-    cons = build_constraints(SPACE, latency=[f"{budget}ms"], devices=["cpu-torch"])
-    # how many are tried depends on the first measured/predicted ratio (timing noise): at most verify_max
-    with pytest.raises(DcnasError, match=r"no candidate measured within budget on the device \([123] tried") as info:
+    """A LUT that under-predicts 1.4× lets the search pick networks the device then measures over budget."""
+    cons = _under_predicting(torch_lut_dir, monkeypatch, 1.4)
+    # how many are tried depends on the first measured/predicted ratio (timing noise): at most verify_max;
+    # a noisy measurement beyond 2x the prediction stops the loop instead (the table does not describe the device)
+    with pytest.raises(DcnasError, match=r"no candidate measured within budget on the device \([123] tried"
+                                         r"|does not describe this device") as info:
         search_architecture(SPACE, cons, toy_fitness, tmp_path / "arch.yaml", SETTINGS, "evolution",
                             verify_max=3, protocol=CLOSED_LOOP, seed=5)
     assert "cpu-torch" in str(info.value)  # the measurement that ruled it out is shown
+
+
+def test_closed_loop_stops_when_the_device_runs_far_from_the_table(torch_lut_dir, tmp_path, monkeypatch,
+                                                                  lenient_host_check):
+    """A LUT that under-predicts 20×: the first candidate measured stops the loop, naming the re-profiling command."""
+    cons = _under_predicting(torch_lut_dir, monkeypatch, 20.0)
+    tried = []
+    with pytest.raises(DcnasError, match=r"latency:cpu-torch: a candidate measured .*× the prediction, beyond .*×; the "
+                                         r"table states a MAPE of .*does not describe this device; re-profile it with "
+                                         r"dcnas-deploy profile --device cpu-torch .*--force"):
+        search_architecture(SPACE, cons, toy_fitness, tmp_path / "arch.yaml", SETTINGS, "evolution",
+                            verify_max=3, protocol=CLOSED_LOOP, seed=5, on_verify=tried.append)
+    assert tried == [] and not (tmp_path / "arch.yaml").exists()
 
 
 # ---- impossible budgets, the bicubic-only genome ------------------------------------------------
@@ -315,9 +334,16 @@ def test_host_check_waits_out_a_slow_spell_and_refuses_a_host_that_stays_slow(mo
 
 def test_closed_loop_refuses_a_host_far_slower_than_the_table(torch_lut_dir, tmp_path, monkeypatch):
     """A table from a host 6x faster: the host check refuses it before any candidate, naming the fix."""
-    def much_faster_host(d):
-        for m in d["reference"]["measurements"]:
-            m["median_ms"] /= 6.0
+    def much_faster_host(d):  # every timing of the table 6x faster: self-consistent, so it loads
+        for t in [*d["reference"]["measurements"], *d["ops"].values(),
+                  *(r["measured"] for r in d["calibration"]["records"])]:
+            for k in ("median_ms", "p10_ms", "p90_ms", "ref_ms"):
+                if k in t:
+                    t[k] /= 6.0
+        for r in d["calibration"]["records"]:
+            r["paired"]["reference_ms"] /= 6.0
+        d["calibration"]["offset_ms"] /= 6.0
+        d["provenance"]["per_call_overhead_ms"] /= 6.0
 
     _edited_lut(torch_lut_dir, tmp_path, monkeypatch, much_faster_host)
     cons = build_constraints(SPACE, latency=["1000ms"], devices=["cpu-torch"])

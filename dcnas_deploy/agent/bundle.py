@@ -22,6 +22,7 @@ import json
 import os
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
@@ -323,18 +324,20 @@ def _store_specs(zf: zipfile.ZipFile, entries: Mapping[str, zipfile.ZipInfo], sp
 
 
 def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int) -> bytes:
-    with zf.open(info) as fh:
-        data = fh.read(max_bytes + 1)
+    """An entry's bytes; BundleError 400 when it fails its CRC or cannot be decompressed, 413 when too large."""
+    try:
+        with zf.open(info) as fh:
+            data = fh.read(max_bytes + 1)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
+        raise BundleError(f"zip entry {info.filename!r} is corrupt ({type(exc).__name__}: {exc}); rebuild the "
+                          f"bundle and send it again") from None
     if len(data) > max_bytes:
         raise BundleError(f"{info.filename!r} is larger than this agent's limit of {max_bytes} bytes", 413)
     return data
 
 
 def _write(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, max_bytes: int) -> None:
-    try:
-        data = _read(zf, info, max_bytes)
-    except zipfile.BadZipFile as exc:
-        raise BundleError(f"zip entry {info.filename!r} is corrupt ({exc})")
+    data = _read(zf, info, max_bytes)
     sniff(info.filename, data[:64])
     fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:

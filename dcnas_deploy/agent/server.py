@@ -237,6 +237,10 @@ class AgentHandler(BaseHTTPRequestHandler):
         workdir = Path(tempfile.mkdtemp(prefix="req-", dir=str(self.server.tmp_root)))
         try:
             answer = self._measure_in(workdir, config, length)
+        except Exception as exc:  # never leave a client without an answer
+            self.log_message("request failed: %s: %s", type(exc).__name__, exc)
+            status, message = 500, "the agent failed on this request (%s: %s); see its log" % (type(exc).__name__, exc)
+            answer = lambda: self._error(status, message)  # noqa: E731
         finally:
             shutil.rmtree(str(workdir), ignore_errors=True)  # before answering: the client may look right after
         if answer is not None:

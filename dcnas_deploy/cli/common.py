@@ -64,6 +64,14 @@ def user_errors(fn: F) -> F:
             raise fail(_escape(f"cannot use {exc.filename}: {exc.strerror}; give another path")) from None
         except KeyboardInterrupt:
             raise fail("interrupted; finished work was saved, rerun the same command to resume", 130) from None
+        except OSError as exc:
+            from dcnas_deploy.fileio import disk_full
+
+            if not disk_full(exc):
+                raise
+            raise fail(_escape(f"no space left on the device to write {exc.filename or 'a file'}: nothing was "
+                               f"overwritten (files are written whole or not at all); free some space or write "
+                               f"elsewhere, then rerun the same command")) from None
 
     return wrapper  # type: ignore[return-value]
 

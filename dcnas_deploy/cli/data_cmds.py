@@ -78,7 +78,7 @@ def evaluate_cmd(
     if save_images is not None:
         check_output_path(save_images, "--save-images", folder=True)
     dataset = open_dataset(data, split, protocol=protocol, limit=limit)
-    check_real_lr(dataset.has_real_lr and not synthetic_lr, scale, real_lr, real_lr_any_scale)
+    check_real_lr(dataset if dataset.has_real_lr and not synthetic_lr else None, scale, real_lr, real_lr_any_scale)
     from dcnas_deploy.tasks import HIGHER_IS_BETTER, get_task
 
     bands = get_task(dataset.task).guide_channels
@@ -191,13 +191,32 @@ def upsample_cmd(
     write(sr)
     valid = sr[np.isfinite(sr)]
     console.print(f"wrote {output} ({sr.shape[0]}×{sr.shape[1]}{'' if sr.ndim == 2 else f'×{sr.shape[2]}'}, ×{s} "
-                  f"with {model}; {t.target} {valid.min():.4g}–{valid.max():.4g} in the input's units)")
+                  f"with {model}; {t.target} {valid.min():.4g}–{valid.max():.4g} in the input's units"
+                  f"{_clipped_note(output, valid)})")
     if preview is not None:
         from dcnas_deploy.data.protocols import get_protocol
         from dcnas_deploy.data.visualize import save_comparison
 
         save_comparison(preview, guide, lr, sr, None, get_protocol("raw"), f"{model} ×{s}")
         console.print(f"wrote {preview}")
+
+
+def _clipped_note(output: Path, values) -> str:
+    """'; N values … clipped …' when `output` stores integers and some of `values` lay outside their range."""
+    import numpy as np
+
+    from dcnas_deploy.data.bands import band_info
+
+    if output.suffix.lower() not in (".png", ".tif", ".tiff"):
+        return ""
+    dtype = band_info(output).dtype
+    if dtype not in ("uint8", "uint16"):
+        return ""
+    top = 255 if dtype == "uint8" else 65535
+    v = np.rint(values)
+    n = int(((v < 0) | (v > top)).sum())
+    return (f"; {n} value(s) outside the input's {dtype} range 0–{top} (resampling overshoot) were clipped: write "
+            f"{output.with_suffix('.tif')} or .npy to keep them" if n else "")
 
 
 def _read_target(path: Path, output: Path, task):
@@ -223,7 +242,7 @@ def _read_target(path: Path, output: Path, task):
                          f"{' or '.join(map(str, allowed))}")
     same_kind = output.suffix.lower() == in_fmt.suffix or (output.suffix.lower() in (".tif", ".tiff")
                                                            and in_fmt.suffix in (".tif", ".tiff"))
-    band_fmt = in_fmt if same_kind else None
+    band_fmt = in_fmt if same_kind or in_fmt.dtype == "float32" else None  # float never silently becomes integer
     check_bands_output(output, bands, band_fmt)
     lr = cube[..., 0] if bands == 1 else cube
     return lr, lambda sr: write_bands(output, sr, band_fmt)

@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from dcnas_deploy.cli.arch_cmds import Scale
-from dcnas_deploy.cli.common import Number, console, print_json, user_errors
+from dcnas_deploy.cli.common import Number, console, fail, print_json, user_errors
 from dcnas_deploy.runtimes.protocol import CALIBRATION_NETWORKS
 from dcnas_deploy.terminal import progress_bars
 
@@ -140,10 +140,14 @@ def check(path: str = typer.Argument(..., help="LUT file, or the name of one in 
           no_profile: bool = typer.Option(False, "--no-profile", help="Refuse a table of another host instead of "
                                           "checking (after profiling, if needed) this host's table of its device.")
           ) -> None:
-    """Re-measure random architectures now (in turns with the LUT's reference network) and report the drift."""
+    """Re-measure random architectures now (in turns with the LUT's reference network) and report the drift.
+
+    Exit code 1 when the MAPE is over max(3 × the table's stated error, 15 %): it no longer describes the device.
+    """
     from dcnas_deploy.errors import ConfigError
     from dcnas_deploy.lut.check import check_lut
     from dcnas_deploy.lut.host_tables import ensure_host_lut, foreign_host
+    from dcnas_deploy.lut.plausibility import MIN_ALLOWED_MAPE_PCT
     from dcnas_deploy.lut.table import LUT, lut_file
     from dcnas_deploy.runtimes.devices import profile_from_dict
     from dcnas_deploy.runtimes.protocol import QUICK, Protocol
@@ -179,6 +183,12 @@ def check(path: str = typer.Argument(..., help="LUT file, or the name of one in 
         console.print(f"{archs} architectures re-measured (raw: this LUT has no reference network): "
                       f"MAPE {e['mape_pct']:.2f} %, {100 * e['within_10pct']:.0f} % within ±10 %, "
                       f"Kendall τ {e['kendall_tau']:.3f}, median measured/predicted {result['median_ratio']:.3f}")
+    allowed = result["allowed_mape_pct"]
+    if e["mape_pct"] > allowed:
+        raise fail(f"{lut_path} does not describe this device now: MAPE {e['mape_pct']:,.1f} % is over the "
+                   f"{allowed:g} % this table allows (max(3 × its stated error, {MIN_ALLOWED_MAPE_PCT:g} %)); "
+                   f"re-profile with --force (runtime changed, or the host's speed moved in a way one factor "
+                   f"cannot describe?)", 1)
     if e["mape_pct"] > 10:
         console.print("[yellow]drift > 10 %[/]: re-profile with --force (runtime changed, or the host's speed moved "
                       "in a way one factor cannot describe?)")

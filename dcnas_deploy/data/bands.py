@@ -193,6 +193,23 @@ def _integer(arr: np.ndarray, dtype: str) -> np.ndarray:
     return np.clip(np.rint(clean), 0, top).astype(np.uint8 if dtype == "uint8" else np.uint16)
 
 
+def integer_pixels(arr: np.ndarray, dtype: str, path: os.PathLike | str, keep: Tuple[str, ...] = (".tif", ".npy"),
+                   clip: bool = False) -> np.ndarray:
+    """`arr` rounded to `dtype` (NaN/inf → 0). A value outside the type's range is clipped when `clip` (the
+    input was of this type: resampling overshoot), else a DcnasError naming the range and the formats in
+    `keep`, which store float32: a float result is never silently clipped."""
+    top = 255 if dtype == "uint8" else 65535
+    finite = np.asarray(arr)[np.isfinite(arr)]
+    if finite.size and not clip:
+        lo, hi = float(finite.min()), float(finite.max())
+        if np.rint(lo) < 0 or np.rint(hi) > top:
+            p = Path(path)
+            raise DcnasError(f"{p}: the result spans {lo:.4g}–{hi:.4g}, outside the {_BITS[dtype]}-bit "
+                             f"{_container(_suffix(p))} range 0–{top}: writing it would clip it; write "
+                             f"{' or '.join(str(p.with_suffix(k)) for k in keep)} (float32, every value kept) instead")
+    return _integer(arr, dtype)
+
+
 def check_bands_output(path: os.PathLike | str, bands: int, fmt: Optional[BandFormat] = None) -> None:
     """DcnasError when `bands` bands of format `fmt` cannot be written to `path` (call it before the work)."""
     path = Path(path)
@@ -216,7 +233,9 @@ def check_bands_output(path: os.PathLike | str, bands: int, fmt: Optional[BandFo
 def write_bands(path: os.PathLike | str, arr: np.ndarray, fmt: Optional[BandFormat] = None) -> Path:
     """Write H×W or H×W×C bands atomically as `path`'s suffix says (sample type from `fmt`).
 
-    Defaults without `fmt`: PNG 16-bit grey or 8-bit RGB, TIFF float32; `.npy` is always float32.
+    Defaults without `fmt`: PNG 16-bit grey or 8-bit RGB, TIFF float32; `.npy` is always float32. Integer
+    output is clipped to its range only with an integer `fmt` (the input's); without one, values outside it
+    are refused (integer_pixels).
     """
     from dcnas_deploy.fileio import atomic_write
 
@@ -243,7 +262,7 @@ def write_bands(path: os.PathLike | str, arr: np.ndarray, fmt: Optional[BandForm
         import tifffile
 
         dtype = fmt.dtype if fmt is not None else "float32"
-        out = a if dtype == "float32" else _integer(a, dtype)
+        out = a if dtype == "float32" else integer_pixels(a, dtype, path, clip=fmt is not None)
         photometric = "rgb" if bands == 3 else "minisblack"
         data = out[..., 0] if bands == 1 else out
 
@@ -254,7 +273,7 @@ def write_bands(path: os.PathLike | str, arr: np.ndarray, fmt: Optional[BandForm
     from PIL import Image
 
     dtype = fmt.dtype if fmt is not None else ("uint16" if bands == 1 else "uint8")
-    px = _integer(a, dtype)
+    px = integer_pixels(a, dtype, path, clip=fmt is not None)
     img = Image.fromarray(px[..., 0] if bands == 1 else px)
     return atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))
 

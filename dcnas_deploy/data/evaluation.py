@@ -124,6 +124,16 @@ def base_dataset(dataset: Dataset) -> Dataset:
     return dataset
 
 
+def _caption(metrics: Dict[str, float], unit: str) -> str:
+    """The score a comparison image is captioned with: RMSE, or QNR for no-reference (full-resolution) data."""
+    if "rmse" in metrics:
+        return f"RMSE {metrics['rmse']:.3f} {unit}"
+    if "qnr" in metrics:
+        return f"QNR {metrics['qnr']:.3f} (no reference)"
+    key = next(iter(metrics), None)
+    return f"{key} {metrics[key]:.3f}" if key is not None else "not scored"
+
+
 def evaluate(upsampler: Callable, dataset: Dataset, scale: int, *, noise_level: float = 0.0,
              use_real_lr: bool = True, save_images: Optional[os.PathLike | str] = None,
              model_name: Optional[str] = None, dataset_name: Optional[str] = None,
@@ -136,7 +146,7 @@ def evaluate(upsampler: Callable, dataset: Dataset, scale: int, *, noise_level: 
     (data.real_lr).
     """
     real_lr = use_real_lr and dataset.has_real_lr
-    check_real_lr(real_lr, int(scale), real_lr_mode, real_lr_any_scale)
+    check_real_lr(dataset if real_lr else None, int(scale), real_lr_mode, real_lr_any_scale)
     name = str(model_name or getattr(upsampler, "name", type(upsampler).__name__))
     from dcnas_deploy.tasks import get_task
 
@@ -167,10 +177,9 @@ def evaluate(upsampler: Callable, dataset: Dataset, scale: int, *, noise_level: 
         if save_images is not None:
             from dcnas_deploy.data.visualize import save_comparison
 
-            m = image.metrics
             save_comparison(Path(save_images) / f"{slug(sample.name)}.png", triple.guide, triple.lr, sr, triple.hr,
-                            dataset.protocol, f"{name} ×{scale} — {sample.name}: RMSE {m['rmse']:.3f} "
-                                              f"{dataset.protocol.unit}")
+                            dataset.protocol, f"{name} ×{scale} — {sample.name}: "
+                                              f"{_caption(image.metrics, dataset.protocol.unit)}")
         if on_image is not None:
             on_image(image)
     result.elapsed_s = time.perf_counter() - start

@@ -21,8 +21,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from dcnas_deploy.data.bands import (BandFormat, band_info, check_bands, check_dtype, read_bands,  # noqa: F401
-                                     write_bands)
+from dcnas_deploy.data.bands import (BandFormat, band_info, check_bands, check_dtype, integer_pixels,  # noqa: F401
+                                     read_bands, write_bands)
 from dcnas_deploy.errors import ConfigError, DcnasError
 
 DEPTH_SUFFIXES = (".png", ".npy", ".pfm", ".tif", ".tiff")
@@ -239,7 +239,8 @@ def check_depth_output(path: os.PathLike | str, fmt: Optional[DepthFormat] = Non
 def write_depth(path: os.PathLike | str, depth: np.ndarray, fmt: Optional[DepthFormat] = None) -> Path:
     """Write depth atomically in the format of `path`'s suffix (PNG dtype from `fmt`, default 16-bit).
 
-    PNG output is rounded and clipped to the dtype's range; NaN/inf become 0 (no measurement).
+    PNG output is rounded to the dtype and, with an integer `fmt` (the input's), clipped to its range; without
+    `fmt` values outside the range are refused (integer_pixels). NaN/inf become 0 (no measurement).
     Float depth from a .npy/.pfm input is not written to PNG (it would be quantised to integers).
     """
     from PIL import Image
@@ -261,8 +262,6 @@ def write_depth(path: os.PathLike | str, depth: np.ndarray, fmt: Optional[DepthF
         write_pfm(path, d)
         return path
     check_depth_output(path, fmt)
-    dtype = fmt.dtype if fmt is not None else "uint16"
-    top = 255 if dtype == "uint8" else 65535
-    clean = np.where(np.isfinite(d), d, 0.0)
-    out = np.clip(np.rint(clean), 0, top).astype(np.uint8 if dtype == "uint8" else np.uint16)
+    out = integer_pixels(d, fmt.dtype if fmt is not None else "uint16", path, keep=(".npy", ".pfm"),
+                         clip=fmt is not None)
     return atomic_write(path, lambda tmp: Image.fromarray(out).save(tmp, format="PNG"))

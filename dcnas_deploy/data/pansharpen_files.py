@@ -70,6 +70,14 @@ def _scale_of(pan_hw: Tuple[int, int], ms_hw: Tuple[int, int], where: str, allow
     return scale
 
 
+def _scale_mismatch(where: str, ratio: int, scale: int, full_resolution: bool) -> None:
+    """DcnasError: the files' PAN is `ratio`× their real MS, and ×`scale` was asked (the MS would be resampled)."""
+    other = "" if full_resolution else f", or --synthetic-lr to degrade the reference MS by ×{scale} instead"
+    raise DcnasError(f"{where}: the PAN is {ratio}× the size of the real MS (PAN/MS ratio {ratio}), but ×{scale} was "
+                     f"asked (ratio {scale}): the real MS would be resampled and scored as if it were ×{scale}; "
+                     f"give --scale {ratio}{other}")
+
+
 def _check_range(arr: np.ndarray, max_dn: int, where: str, option: str, overflow: bool = False) -> None:
     """DcnasError when `arr` holds values above `max_dn` (`overflow`: integer samples beyond the bit depth)."""
     top = float(np.max(arr)) if arr.size else 0.0
@@ -99,10 +107,14 @@ class PanCollectionDataset(Dataset):
         self.protocol = get_protocol("pansharpening")
         try:
             with h5py.File(path, "r") as f:
-                shapes = {k: tuple(f[k].shape) for k in ("gt", "ms", "lms", "pan") if k in f}
+                groups = [k for k in ("gt", "ms", "lms", "pan") if k in f and not isinstance(f[k], h5py.Dataset)]
+                shapes = {k: tuple(f[k].shape) for k in ("gt", "ms", "lms", "pan") if k in f and k not in groups}
                 keys = sorted(f.keys())
         except OSError as exc:
             raise DcnasError(f"cannot open {path} as HDF5 ({exc}); expected {PANCOLLECTION_LAYOUT}") from None
+        if groups:
+            raise DcnasError(f"{path}: '{groups[0]}' is an HDF5 group (a folder), not a "
+                             f"dataset (an array); expected {PANCOLLECTION_LAYOUT}")
         missing = [k for k in ("pan", "ms") if k not in shapes]
         if "gt" not in shapes and "lms" not in shapes:
             missing.append("gt or lms")
@@ -135,6 +147,12 @@ class PanCollectionDataset(Dataset):
 
     def __len__(self) -> int:
         return self.n
+
+    def check_scale(self, scale: int) -> None:
+        """DcnasError naming the file and a sample when its real MS is at another ratio than ×`scale`."""
+        if scale != self.scale:
+            _scale_mismatch(f"{self.path} sample 0 ({self.path.stem}_00000; all {self.n} samples alike)",
+                            self.scale, scale, self.full_resolution)
 
     @property
     def has_real_lr(self) -> bool:
@@ -267,6 +285,13 @@ class GeoTiffPanDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.pairs)
+
+    def check_scale(self, scale: int) -> None:
+        """DcnasError naming the files of a sample when their real MS is at another ratio than ×`scale`."""
+        p = self.pairs[0]
+        if self.full_resolution and scale != self.scale:
+            _scale_mismatch(f"{p.pan} / {p.ms} (sample {p.name!r}, and all {len(self.pairs)} pairs in {self.root})",
+                            self.scale, scale, True)
 
     @property
     def has_real_lr(self) -> bool:

@@ -12,22 +12,34 @@ Only ×4 has a published real-LR protocol; at ×8/×16 the resize-first input is
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import TYPE_CHECKING, Optional, Tuple
 
 import numpy as np
 
 from dcnas_deploy.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dcnas_deploy.data.registry import Dataset
 
 MODES = ("resize-first", "direct")
 DEFAULT_MODE = "resize-first"
 PUBLISHED_SCALES = (4,)
 
 
-def check_real_lr(has_real_lr: bool, scale: int, mode: str, any_scale: bool = False) -> None:
-    """ConfigError for an unknown mode, or for real LR at a scale with no published protocol (unless any_scale)."""
+def check_real_lr(dataset: Optional["Dataset"], scale: int, mode: str, any_scale: bool = False) -> None:
+    """ConfigError for an unknown mode; for `dataset`'s real LR (None: not used) at another scale than its files'
+    own ratio (pan-sharpening files: `check_scale`), or at a scale with no published protocol (unless any_scale)."""
     if mode not in MODES:
         raise ConfigError(f"unknown real-LR convention {mode!r}; use one of {', '.join(MODES)}")
-    if has_real_lr and scale not in PUBLISHED_SCALES and not any_scale:
+    if dataset is None:
+        return
+    from dcnas_deploy.data.evaluation import base_dataset
+
+    check_scale = getattr(base_dataset(dataset), "check_scale", None)
+    if check_scale is not None:  # the files fix the ratio: the RGB-D-D conventions below do not apply
+        check_scale(scale)
+        return
+    if scale not in PUBLISHED_SCALES and not any_scale:
         raise ConfigError(f"this dataset has real LR captures, and real-LR results are published only at "
                           f"×{'/'.join(map(str, PUBLISHED_SCALES))}, not ×{scale}: use --scale 4, or --synthetic-lr "
                           f"(bicubic LR from the HR, the usual ×{scale} protocol), or --real-lr-any-scale to run it "

@@ -12,6 +12,7 @@ from typing import Callable, Dict, Mapping, Optional
 import numpy as np
 
 from dcnas_deploy.lut.calibration import prediction_errors
+from dcnas_deploy.lut.plausibility import allowed_mape_pct
 from dcnas_deploy.lut.table import LUT
 from dcnas_deploy.runtimes.protocol import Protocol
 
@@ -23,7 +24,8 @@ def check_lut(path: Path | str, n: int, seed: int, protocol: Protocol = Protocol
               progress: Optional[Callable[[str, int, int], None]] = None,
               known: Optional[Mapping[str, Measured]] = None,
               on_measured: Optional[Callable[[str, Measured], None]] = None) -> Dict:
-    """Predicted vs measured-now latencies of the first n architectures of a seeded sequence, with error figures.
+    """Predicted vs measured-now latencies of the first n architectures of a seeded sequence, with error figures
+    and the MAPE beyond which the table fails the check (allowed_mape_pct).
 
     `known` (genome hex -> Measured, from an interrupted run) are not measured again; `on_measured(hex, m)`
     is called after each new measurement so a caller can save it.
@@ -62,4 +64,5 @@ def check_lut(path: Path | str, n: int, seed: int, protocol: Protocol = Protocol
             "paired": lut.reference is not None,
             "errors": prediction_errors(predicted, normalised), "raw_errors": prediction_errors(predicted, raw),
             "median_ratio": float(np.median(normalised / predicted)),
-            "median_raw_ratio": float(np.median(raw / predicted)), "median_factor": float(np.median(factor))}
+            "median_raw_ratio": float(np.median(raw / predicted)), "median_factor": float(np.median(factor)),
+            "allowed_mape_pct": allowed_mape_pct(lut)}

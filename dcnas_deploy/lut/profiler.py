@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from dcnas_deploy import __version__
-from dcnas_deploy.errors import ConfigError, DeviceError
+from dcnas_deploy.errors import ConfigError, DcnasError, DeviceError
 from dcnas_deploy.lut.calibration import cross_validated, fit_affine, plot_calibration, prediction_errors
 from dcnas_deploy.lut.reference import Reference, reference_arch
 from dcnas_deploy.lut.table import LUT, Calibration, default_lut_path, geometry_of, safe_name
@@ -154,7 +154,7 @@ def profile_device(profile: DeviceProfile, space: SearchSpace, out: Path, calibr
                 lut.op_reference_ms[op.key] = local
             before = after
             stamp()
-            lut.save()
+            _save(lut)
 
         records = lut.calibration.records if lut.calibration else []
         done = {r["genome"] for r in records}
@@ -172,13 +172,30 @@ def profile_device(profile: DeviceProfile, space: SearchSpace, out: Path, calibr
                                        "rounds": paired.rounds}})
             lut.calibration = refit(lut, space, records)
             stamp()
-            lut.save()
+            _save(lut)
     if lut.calibration is not None and todo_archs:
         lut.calibration = refit(lut, space, lut.calibration.records)  # the nominal speed moved as it was measured
-        lut.save()
+        _save(lut)
     if lut.calibration is not None and (todo_archs or not calibration_plot_path(lut).is_file()):
         plot(lut)
     return lut
+
+
+def _save(lut: LUT) -> None:
+    """lut.save(); a full disk is a DcnasError saying what the file keeps and that a rerun resumes."""
+    from dcnas_deploy.fileio import disk_full
+
+    assert lut.path is not None  # a profiled table has its --out
+    existed = lut.path.is_file()
+    try:
+        lut.save()
+    except OSError as exc:
+        if not disk_full(exc):
+            raise
+        kept = ("it still holds everything measured up to the previous save (the table is rewritten whole after "
+                "every chunk, never half-written)" if existed else "nothing had been saved yet")
+        raise DcnasError(f"no space left on the device to write the LUT {lut.path}: {kept}; free some space and rerun "
+                         f"the same command: it resumes, measuring only what is missing") from None
 
 
 def record_normalised_ms(record: dict, nominal_ms: Optional[float]) -> float:

@@ -146,6 +146,9 @@ class LUT:
                               f"re-profile: {profile_command(d['device'].get('name', 'DEVICE'), d['geometry'], True)}")
         reference = Reference.from_dict(d["reference"], str(p)) if d.get("reference") else None
         lut = cls(d["device"], d["geometry"], d["provenance"], ops, cal, p, reference, refs)
+        from dcnas_deploy.lut.plausibility import check_plausible
+
+        check_plausible(lut)
         if reference is None and ops:
             warn(f"{p} was profiled before LUTs recorded a reference network and a host fingerprint: its latencies "
                  f"cannot be corrected for a busier or different host; upgrade it with: "
@@ -240,12 +243,16 @@ class LUT:
     # ---- costs -------------------------------------------------------------------------------
     def op_ms(self, op: Op) -> float:
         """Latency of one op at the profile's nominal speed; a missing op names itself and the command that fills it."""
+        return self.key_ms(op.key)
+
+    def key_ms(self, key: str) -> float:
+        """Latency of the op called KEY at the profile's nominal speed (see op_ms)."""
         try:
-            raw = self.ops[op.key].median_ms
+            raw = self.ops[key].median_ms
         except KeyError:
-            raise ConfigError(f"op '{op.key}' is missing from LUT {self.path}; fill it with: "
+            raise ConfigError(f"op '{key}' is missing from LUT {self.path}; fill it with: "
                               f"{profile_command(self.device_name, self.geometry)}") from None
-        ref = self.op_reference_ms.get(op.key)
+        ref = self.op_reference_ms.get(key)
         if ref is None or self.reference is None or not self.reference.measurements:
             return raw
         return raw * self.reference.nominal_ms / ref

@@ -19,6 +19,10 @@ from dcnas_deploy.space import Arch, SearchSpace
 
 NOTICE_BAND = (0.85, 1.15)
 """A host speed factor outside this band is reported (one line per device), and the search carries on."""
+MAX_MISFIT = 2.0
+"""A candidate measured beyond this many times its LUT prediction (or below its inverse) stops the closed loop:
+the table, which states errors of a few per cent, does not describe this device. A table stating larger errors
+(quick protocol, tiny geometry) gets 1 + its allowed MAPE (lut.plausibility) when that is wider."""
 
 
 @dataclass
@@ -131,6 +135,25 @@ def check_factor(c: Constraint, factor: float) -> None:
                          f"{profile_command(c.lut.device_name, c.lut.geometry, True)}")
 
 
+def check_misfit(c: Constraint, measured: Dict[str, Any]) -> None:
+    """DcnasError when a candidate's decided time is beyond MAX_MISFIT× its LUT prediction (either way; wider for a
+    table that states larger errors)."""
+    from dcnas_deploy.lut.plausibility import allowed_mape_pct
+    from dcnas_deploy.lut.table import profile_command
+
+    ratio = measured["decided_ms"] / max(measured["lut_ms"], 1e-9)
+    lut = c.lut
+    limit = MAX_MISFIT if lut is None else max(MAX_MISFIT, 1 + allowed_mape_pct(lut) / 100)
+    if lut is None or 1 / limit <= ratio <= limit:
+        return
+    stated = lut.calibration.errors.get("mape_pct") if lut.calibration is not None else None
+    states = f"a MAPE of {stated} %" if stated is not None else "no error"
+    raise DcnasError(f"{c.name}: a candidate measured {measured['decided_ms']:.4g} ms where {lut.path} predicts "
+                     f"{measured['lut_ms']:.4g} ms ({ratio:.3g}× the prediction, beyond {limit:.3g}×; the table "
+                     f"states {states}): the table does not describe this device; re-profile it with "
+                     f"{profile_command(lut.device_name, lut.geometry, True)} and search again")
+
+
 def verify_candidates(space: SearchSpace, ranked: List[Arch], constraints: List[Constraint], max_candidates: int = 10,
                       protocol: Protocol = Protocol(), on_try: Optional[Callable[[Dict], None]] = None,
                       strict_raw: bool = False, checks: Optional[List[DeviceCheck]] = None,
@@ -170,6 +193,7 @@ def verify_candidates(space: SearchSpace, ranked: List[Arch], constraints: List[
             if ch.factor is not None:
                 d["host_check_factor"] = round(ch.factor, 4)
             entry["devices"][ch.constraint.name.split(":", 1)[1]] = d
+            check_misfit(ch.constraint, d)
             ok &= d["within_budget"]
             worst[ch.constraint.name] = max(worst[ch.constraint.name], d["decided_ms"] / max(d["lut_ms"], 1e-9))
         entry["accepted"] = ok
