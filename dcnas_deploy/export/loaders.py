@@ -106,6 +106,7 @@ class ExportedFileUpsampler(BaseUpsampler):
             raise ConfigError(f"{self.path} cannot be opened by {fmt.runtime} ({type(exc).__name__}: {first}); "
                               f"it may be truncated or not a {fmt.name} model: re-export it with "
                               f"`dcnas-deploy export`") from None
+        self.model_task = str((meta.get("train_meta") or {}).get("task") or "depth")
         self.layout = str(meta.get("layout") or self._guess_layout())
         self.norm = str(meta.get("norm", "lr"))
         lr_shape, guide_shape = self._input_shapes()
@@ -117,8 +118,8 @@ class ExportedFileUpsampler(BaseUpsampler):
             self.target_bands, self.guide_bands = int(lr_shape[1] or 1), int(guide_shape[1] or 3)
         model_scale = int(meta.get("scale") or gh // lh)
         if model_scale != self.scale:
-            raise ConfigError(f"{self.path.name} upsamples ×{model_scale} (LR {lh}×{lw} → {gh}×{gw}); "
-                              f"asked for ×{self.scale}")
+            raise ConfigError(f"{self.name} upsamples ×{model_scale} (LR {lh}×{lw} → {gh}×{gw}); "
+                              f"asked for ×{self.scale}: use it at ×{model_scale}")
         self.tile_lr = (int(lh), int(lw))
 
     def _input_shapes(self):
@@ -158,16 +159,19 @@ class CheckpointUpsampler(BaseUpsampler):
 
     def __init__(self, path, scale: int, threads: int = 2, norm: str = ""):
         from dcnas_deploy.export.deployable import deployable_from_checkpoint
+        from dcnas_deploy.pretrained import model_label, scale_hint
         from dcnas_deploy.runtimes.files import set_torch_threads
 
         super().__init__(scale)
         self.path = Path(path)
-        self.name = self.path.name
+        self.name = model_label(self.path)
         self._module, self.meta = deployable_from_checkpoint(self.path, norm=norm)
         space = self._module.space
+        self.model_task = str(self.meta.get("task") or "depth")
         self.target_bands, self.guide_bands = int(space.target_channels), int(space.guide_channels)
         if int(space.scale) != self.scale:
-            raise ConfigError(f"{self.path.name} was trained for ×{space.scale}; asked for ×{self.scale}")
+            raise ConfigError(f"{self.name} was trained for ×{space.scale}; asked for ×{self.scale}: use it at "
+                              f"×{space.scale}{scale_hint(self.scale)}")
         self._multiple = int(np.lcm(space.scale, 8)) // int(space.scale)
         set_torch_threads(int(threads))
 
