@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Tuple
 
@@ -119,3 +120,28 @@ def test_an_export_stopped_part_way_never_has_its_status_describe_another_model(
 
 def _interrupt(*_args, **_kw):
     raise KeyboardInterrupt
+
+
+# ---- an exported graph used at another size than it was checked at ------------------------------------------
+
+def test_an_exported_graph_warns_when_run_outside_its_checked_size(two_models, tmp_path):
+    import numpy as np
+
+    from dcnas_deploy.upsamplers import create_upsampler
+
+    out = tmp_path / "ex"
+    assert _invoke("export", "-m", str(two_models[0]), *EXPORT, "-o", str(out))[0].exit_code == 0
+    onnx, torch_model = create_upsampler(str(out / "model_fp32.onnx"), 4), create_upsampler(str(two_models[0]), 4)
+    rng = np.random.default_rng(0)
+
+    def pair(n: int):
+        return rng.uniform(1, 5, (n, n)).astype(np.float32), rng.uniform(0, 1, (4 * n, 4 * n, 3)).astype(np.float32)
+
+    lr, guide = pair(8)  # exactly the checked size (HR 32×32): no warning, and PyTorch's result
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DcnasWarning)
+        assert np.allclose(onnx(lr, guide), torch_model(lr, guide), atol=1e-4)
+    for n, how in ((20, "larger images run as overlapping 32×32 tiles"), (5, "smaller images are edge-padded")):
+        lr, guide = pair(n)
+        with pytest.warns(DcnasWarning, match=f"model_fp32.onnx was exported and checked at HR 32×32.*{how}"):
+            assert onnx(lr, guide).shape == (4 * n, 4 * n)

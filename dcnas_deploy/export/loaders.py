@@ -6,10 +6,14 @@
 - `.pt`: a training checkpoint (`model.checkpoint.save_model`), run in PyTorch through the same
   `Deployable` wrapper that export converts.
 
-An exported graph has one fixed HR size. An image of exactly that size runs once. A smaller one is
-edge-padded to it (edge padding adds no new LR values, so the in-graph min/max normalisation is the
-image's own) and the output cropped back. A larger one runs as overlapping tiles blended linearly;
-each tile is then normalised by its own LR min/max, which is what the deployed graph does on a tile.
+An exported graph has one fixed HR size, the size its export gate checked it at. An image of exactly
+that size runs once. A smaller one is edge-padded to it (edge padding adds no new LR values, so the
+in-graph min/max normalisation is the image's own) and the output cropped back. A larger one runs as
+overlapping tiles blended linearly; each tile is then normalised by its own LR min/max, which is what the
+deployed graph does on a tile. Either way the result is no longer the one the gate checked: a tile lacks
+the context the network sees on the whole image (with 64×64 HR tiles of depth-x8 on Middlebury, up to
+~48 levels of 0–255 at tile borders, RMSE ~2.7 vs PyTorch on the whole image; halving the tiles' stride
+barely helps, larger tiles do), so the upsampler warns, naming the checked size.
 A checkpoint runs at any size: the image is edge-padded to the next multiple the network needs.
 """
 from __future__ import annotations
@@ -147,7 +151,21 @@ class ExportedFileUpsampler(BaseUpsampler):
         return mm.invert(out) if mm is not None else out
 
     def upsample(self, lr: np.ndarray, guide: np.ndarray, **kw) -> np.ndarray:
+        if tuple(lr.shape[:2]) != self.tile_lr:
+            from dcnas_deploy.errors import warn
+
+            warn(self.size_note(lr.shape[0] > self.tile_lr[0] or lr.shape[1] > self.tile_lr[1]))
         return run_tiled(self._run, lr, guide, self.scale, self.tile_lr)
+
+    def size_note(self, tiled: bool) -> str:
+        """What changes when an image is not the size the file was exported and checked at (tiled: larger)."""
+        h, w = (n * self.scale for n in self.tile_lr)
+        how = (f"larger images run as overlapping {h}×{w} tiles, each without the context around it and normalised "
+               "by its own LR range, so they differ from the PyTorch model on the whole image (most at tile borders, "
+               "more the smaller the tiles)" if tiled else
+               f"smaller images are edge-padded to {h}×{w}, which changes the output near the padded edges a little")
+        return (f"{self.name} was exported and checked at HR {h}×{w} (its export gate ran at that size); {how}: export "
+                f"with --hr at your images' size to run them in one piece")
 
     def describe(self) -> str:
         """Name, runtime and geometry."""
