@@ -39,7 +39,8 @@ def build_metadata(*, arch: Dict[str, Any], space: Dict[str, Any], scale: int, n
             "inputs": {"lr": {"shape": list(inputs["lr"]), "units": "the LR target's own units"},
                        "guide": {"shape": list(inputs["guide"]), "range": [0.0, 1.0]}},
             "output": {"shape": list(output), "units": "the LR's units"},
-            "arch": arch, "space": space, "source": source, "source_sha256": source_sha256, "train_meta": dict(train_meta or {}),
+            "arch": arch, "space": space, "source": source, "source_sha256": source_sha256,
+            "train_meta": dict(train_meta or {}),
             **({"quantization": dict(quantization)} if quantization else {})}
 
 

@@ -30,6 +30,7 @@ from dcnas_deploy.export.status import (COMPLETE, EXPORT_FAILED, FAILED_CHECK, I
                                         STATUS_FILE, UNSUPPORTED, StatusRow, file_sha256, merge_rows, read_status)
 from dcnas_deploy.fileio import atomic_write_text
 from dcnas_deploy.runtimes.protocol import Protocol
+
 HW = Tuple[int, int]
 Progress = Callable[[str], None]
 
@@ -174,9 +175,6 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
     out_dir = Path(settings.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sha256 = file_sha256(source) if source and Path(source).is_file() else ""
-    earlier = _earlier_rows(out_dir)
-    _save_status(out_dir, {"state": IN_PROGRESS, "model": {"source": source, "sha256": sha256},
-                           "date": _now()}, [], earlier)  # before any file changes: what is there stays described
     if data is None:
         step("loading check and calibration images")
         need_calib = settings.n_calib if "int8" in settings.precisions else 0
@@ -200,6 +198,9 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
                              {"threads": settings.threads}, settings.latency)
         ref.latency_ms, ref.timing = timing.median_ms, timing.to_dict()
     rows.append(ref)
+    earlier = _earlier_rows(out_dir)
+    _save_status(out_dir, {"state": IN_PROGRESS, "model": model_info, "date": _now()}, rows, earlier)  # before
+    # any file changes: a run stopped from here on leaves a status that says so and still fits the files
 
     for fmt in settings.formats:
         nhwc = bool(settings.nhwc and fmt.nhwc)
