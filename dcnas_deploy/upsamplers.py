@@ -217,15 +217,15 @@ def check_fits_data(up: Upsampler, target_bands: int, guide_bands: int, task: st
     if not model_task or bands == (int(target_bands), int(guide_bands)):
         return
 
-    def kind(name: str, target: int, guide: int) -> str:
+    def kind(name: str, target: int, guide: int, noun: str) -> str:
         t = get_task(name) if name in known_tasks() else None
         what = t.target if t is not None else name
-        guide_word = t.guide.split()[0] if t is not None else "guide"
-        return f"{target}-band {what} {{}} with a {guide}-band {guide_word} guide"
+        guide_word = t.guide.split()[0] if t is not None else "guide"  # 'RGB', 'PAN'
+        return f"{target}-band {what} {noun} with a {guide}-band {guide_word} guide"
 
     data_task = get_task(task)
-    raise ConfigError(f"{up.name} is a {kind(model_task, *bands).format('model')}; this data has "
-                      f"{kind(data_task.name, int(target_bands), int(guide_bands)).format('targets')} "
+    raise ConfigError(f"{up.name} is a {kind(model_task, *bands, 'model')}; this data has "
+                      f"{kind(data_task.name, int(target_bands), int(guide_bands), 'targets')} "
                       f"(task {data_task.name}): give a model trained for {data_task.name}, or data of the "
                       f"model's task ({model_task})")
 
