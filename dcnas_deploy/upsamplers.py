@@ -87,6 +87,8 @@ class BaseUpsampler:
     """True when the upsampler also needs the ground truth (`hr=` keyword: 'gt' normalisation)."""
     target_bands = 1
     """Bands the method takes at once; a classical (one-band) method runs an h×w×C target band by band."""
+    model_task = ""
+    """The task a learned model was trained for (its bands are fixed); '' for methods that take any task's data."""
 
     def __init__(self, scale: int, guide_bands: int = 3):
         if int(scale) != scale or scale < 1:
@@ -206,6 +208,28 @@ def _load_file_loader_modules() -> None:
             _import_errors[mod] = str(exc)
 
 
+def check_fits_data(up: Upsampler, target_bands: int, guide_bands: int, task: str) -> None:
+    """ConfigError naming the model's task and bands and the data's when a learned model cannot take the data."""
+    from dcnas_deploy.tasks import get_task, known_tasks
+
+    model_task = str(getattr(up, "model_task", ""))
+    bands = (int(getattr(up, "target_bands", 1)), int(getattr(up, "guide_bands", 3)))
+    if not model_task or bands == (int(target_bands), int(guide_bands)):
+        return
+
+    def kind(name: str, target: int, guide: int, noun: str) -> str:
+        t = get_task(name) if name in known_tasks() else None
+        what = t.target if t is not None else name
+        guide_word = t.guide.split()[0] if t is not None else "guide"  # 'RGB', 'PAN'
+        return f"{target}-band {what} {noun} with a {guide}-band {guide_word} guide"
+
+    data_task = get_task(task)
+    raise ConfigError(f"{up.name} is a {kind(model_task, *bands, 'model')}; this data has "
+                      f"{kind(data_task.name, int(target_bands), int(guide_bands), 'targets')} "
+                      f"(task {data_task.name}): give a model trained for {data_task.name}, or data of the "
+                      f"model's task ({model_task})")
+
+
 def available_upsamplers() -> List[str]:
     """Registered upsampler names."""
     return sorted(_NAMED)
@@ -259,10 +283,7 @@ def create_upsampler(spec: str, scale: int, *, guide_bands: Optional[int] = None
         if suffix in _FILE_LOADERS:
             if not path.exists():
                 raise DcnasError(f"model file not found: {path}")
-            up = _FILE_LOADERS[suffix](path, scale, **params)
-            if str(path) != str(spec):  # a shipped model: tables name it as the user did
-                up.name = str(spec)
-            return up
+            return _FILE_LOADERS[suffix](path, scale, **params)  # a shipped model names itself (model_label)
         if suffix in MODEL_SUFFIXES:
             failed = "; ".join(f"{m}: {e}" for m, e in _import_errors.items())
             raise DcnasError(f"no loader for {suffix} model files in this install yet ({MODEL_SUFFIXES[suffix]})"

@@ -99,6 +99,8 @@ def make_workspace(root: Path) -> None:
     _rgb(root / "rgb.png", 32, 32)
     (root / "empty.png").write_bytes(b"")
     np.save(root / "depth.npy", np.ones((8, 8), np.float32))
+    np.save(root / "ms.npy", np.random.default_rng(0).uniform(100, 900, (8, 8, 4)).astype(np.float32))
+    Image.fromarray(np.full((32, 32), 128, np.uint8)).save(root / "pan.png")
     for i in (1, 2):  # a Middlebury-layout folder
         Image.fromarray(np.full((16, 16), 40 * i, np.uint8)).save(_mk(root / "mb" / "Depth" / f"M_0{i}_depth.png"))
         _rgb(root / "mb" / "RGB" / f"M_0{i}_color.png", 16, 16, i)
@@ -188,6 +190,7 @@ CASES = [
     C(["benchmark", "arch.yaml", "--scale", "5"], "'5'", "'2', '4', '8', '16'"),
     C(["benchmark", "arch.yaml", "--hr", "big"], "'big'", "like 256x256"),
     C(["benchmark", "bin.yaml", "--device", "cpu-torch"], "bin.yaml: binary data", "give the .yaml file"),
+    C(["benchmark", "depth-x8", "--scale", "4"], "depth-x8 has scale 8", "does not apply"),  # a shipped name
     # ---- profile / lut ---------------------------------------------------------------------------
     C(["profile", "--device", "gpu9"], "'gpu9'", "known: cpu"),
     C(["profile", "--device", "bin.yaml"], "bin.yaml: binary data", "give the .yaml file"),
@@ -231,6 +234,8 @@ CASES = [
     C(["search", "--supernet", "missing", "--params", "1M"], "missing", "train-supernet --out DIR"),
     C(["search", "--supernet", "afile.txt", "--params", "1M"], "afile.txt", "train-supernet --out DIR"),
     C(["search", "--supernet", "dir", "--params", "1M"], "dir", "train-supernet --out DIR"),
+    C(["search", "--supernet", "supernet-x4", "--device", "gpu9", "--latency", "40ms"],
+      "--supernet supernet-x4: the shipped supernet", "known: cpu"),  # the name is taken, then the device refused
     # ---- train-supernet / train ----------------------------------------------------------------------
     C(["train-supernet", "--out", "r", "--nproc", "0"], "'0'", INT1, out="r"),
     C(["train-supernet", "--out", "r", "--steps", "0"], "'0'", INT1, out="r"),
@@ -306,6 +311,11 @@ CASES = [
     C(["evaluate", "-m", "jbu:sigma_range=-1", "--data", "middlebury:mb"], "sigma_range=-1.0", "e.g. jbu:"),
     C(["evaluate", "-m", "jbu:sigma_range=abc", "--data", "middlebury:mb"], "'abc'", "give numbers as jbu:key=value"),
     C(["evaluate", "-m", "guided-filter:eps=nan", "--data", "middlebury:mb"], "eps=nan", "e.g. guided-filter:"),
+    C(["evaluate", "-m", "depth-x8", "--data", "middlebury:mb", "--scale", "4"], "depth-x8 was trained for ×8",
+      "shipped ×4 model: depth-x4"),
+    C(["evaluate", "-m", "depth-x8", "--data", "pansharpening-synthetic:n=2,size=64"],
+      "depth-x8 is a 1-band depth model with a 3-band RGB guide",
+      "this data has 4-band multispectral targets with a 1-band PAN guide"),
     C(["evaluate", "-m", "bicubic", "--scale", "0"], "'0'", INT1),
     C(["evaluate", "-m", "bicubic", "--noise", "-1"], "'-1'", "≥ 0"),
     C(["evaluate", "-m", "bicubic", "--noise", "inf"], "'inf'", FINITE),
@@ -347,6 +357,11 @@ CASES = [
       "supernet checkpoint", "dcnas-deploy search --supernet"),
     C(["upsample", "-m", "bicubic", "--depth", "depth.npy", "--rgb", "rgb.png", "-o", "o.png"], "float (.npy)",
       "write o.npy"),
+    C(["upsample", "-m", "depth-x8", "--depth", "lr.png", "--rgb", "rgb.png", "-o", "o.png"],
+      "depth-x8 was trained for ×8; asked for ×4", "use it at ×8", out="o.png"),
+    C(["upsample", "-m", "depth-x4", "--target", "ms.npy", "--guide", "pan.png", "-o", "o.npy", "--task",
+       "pansharpening"], "depth-x4 is a 1-band depth model", "4-band multispectral targets with a 1-band PAN guide",
+      out="o.npy"),
     # ---- demo ----------------------------------------------------------------------------------------------
     C(["demo", "--device", "gpu9", "--out", "d"], "'gpu9'", "known: cpu", out="d"),
     C(["demo", "--preset", "bin.yaml", "--out", "d"], "bin.yaml: binary data", "give the .yaml file", out="d"),

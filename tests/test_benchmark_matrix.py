@@ -43,10 +43,11 @@ def test_matrix_times_what_each_device_runs_and_says_why_not(export_dir):
     matrix = benchmark_matrix(inputs, [load_device(d) for d in ("cpu", "cpu-tflite", "cpu-openvino")], QUICK)
     cells = {(r.device, r.input.format): r for r in matrix.rows}
     assert len(cells) == 6
-    for timed in (("cpu", "onnx"), ("cpu-tflite", "tflite")):
-        r = cells[timed]
-        assert r.timing is not None and not r.skipped and not r.error
-        assert r.fps == pytest.approx(1000 / r.timing.median_ms) and r.input.size_mb > 0
+    r = cells[("cpu", "onnx")]
+    assert r.timing is not None and not r.skipped and not r.error
+    assert r.fps == pytest.approx(1000 / r.timing.median_ms) and r.input.size_mb > 0
+    # a file whose export check failed is not timed from its folder (issue 30), and the table says why
+    assert "model_fp32.tflite did not pass its export check" in cells[("cpu-tflite", "tflite")].skipped
     assert "onnxruntime loads .onnx files; model_fp32.tflite is for litert" in cells[("cpu", "tflite")].skipped
     assert "litert loads .tflite files" in cells[("cpu-tflite", "onnx")].skipped
     assert "time the IR (.xml)" in cells[("cpu-openvino", "onnx")].skipped

@@ -125,6 +125,28 @@ def require_run(run: Path, option: str) -> Path:
     return Path(run)
 
 
+def shipped_model(model: Path, option: str) -> Path:
+    """`model`, or the model.pt of the shipped model of that name when no such path exists (said out loud)."""
+    from dcnas_deploy.pretrained import is_pretrained_model, pretrained_model
+
+    if model.exists() or not is_pretrained_model(str(model)):
+        return model
+    path = pretrained_model(str(model))
+    console.print(f"{option} {model}: the shipped model ({path})", highlight=False)
+    return path
+
+
+def shipped_supernet(run: Path, option: str) -> Path:
+    """`run`, or the folder of the shipped supernet of that name when no such path exists (said out loud)."""
+    from dcnas_deploy.pretrained import resolve_supernet
+
+    if run.exists() or resolve_supernet(str(run)) == run:
+        return run
+    path = resolve_supernet(str(run))
+    console.print(f"{option} {run}: the shipped supernet ({path})", highlight=False)
+    return path
+
+
 def newest_under_runs(find: Callable[[], Optional[Path]], option: str, what: str, how: str,
                       shipped: Optional[Tuple[str, Path]] = None) -> Path:
     """What `find` returns (the newest WHAT under runs/), else the SHIPPED (name, path), said out loud;

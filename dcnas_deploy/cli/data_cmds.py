@@ -83,6 +83,13 @@ def evaluate_cmd(
 
     bands = get_task(dataset.task).guide_channels
     upsamplers = [(spec, create_upsampler(spec, scale, guide_bands=bands)) for spec in model]
+    if len(dataset):
+        from dcnas_deploy.data.sample import band_counts
+        from dcnas_deploy.upsamplers import check_fits_data
+
+        first = dataset[0]
+        for _spec, up in upsamplers:
+            check_fits_data(up, *band_counts(first.depth_hr, first.guide), dataset.task)
     lr_note = f", real LR {real_lr}" if dataset.has_real_lr and not synthetic_lr else ""
     console.print(f"[bold]{dataset.describe()}[/] — ×{scale}" + (f", noise level {noise:g}" if noise else "") + lr_note)
     for note in dataset.notes:
@@ -187,6 +194,10 @@ def upsample_cmd(
         console.print(f"note: {holes} LR pixels are holes ({'0/' if t.zero_is_hole else ''}NaN); they are filled "
                       "from the nearest valid pixel")
     up = create_upsampler(model, s, guide_bands=t.guide_channels)
+    from dcnas_deploy.data.sample import band_counts
+    from dcnas_deploy.upsamplers import check_fits_data
+
+    check_fits_data(up, *band_counts(lr, guide), t.name)
     sr = up(lr, guide) if t.zero_is_hole else up(lr, guide, zero_is_hole=False)
     write(sr)
     valid = sr[np.isfinite(sr)]

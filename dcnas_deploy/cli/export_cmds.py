@@ -6,7 +6,7 @@ from typing import Literal, Optional
 
 import typer
 
-from dcnas_deploy.cli.common import Number, console, newest_under_runs, user_errors
+from dcnas_deploy.cli.common import Number, console, newest_under_runs, shipped_model, user_errors
 from dcnas_deploy.errors import ConfigError
 
 DATA_HELP = ("Check/calibration images: synthetic | middlebury:PATH | nyu:PATH | rgbdd:PATH | folder:PATH "
@@ -78,19 +78,17 @@ def export_cmd(
     from dcnas_deploy.terminal import LineProgress
 
     # checked before torch is imported and before any file is written
-    from dcnas_deploy.pretrained import DEFAULT_MODEL, is_pretrained_model, pretrained_model
+    from dcnas_deploy.pretrained import DEFAULT_MODEL, is_pretrained_model, model_label, pretrained_model
 
-    stem = None
     if model is None:
         from dcnas_deploy.train.latest import newest_model
 
         shipped = (DEFAULT_MODEL, pretrained_model(DEFAULT_MODEL)) if is_pretrained_model(DEFAULT_MODEL) else None
         model = newest_under_runs(newest_model, "--model", "model.pt", "train one (`dcnas-deploy demo` makes "
                                   "runs/demo/final/model.pt) or give --model PATH", shipped)
-        stem = DEFAULT_MODEL if shipped is not None and model == shipped[1] else None
-    elif not model.exists() and is_pretrained_model(str(model)):
-        stem, model = str(model), pretrained_model(str(model))
-        console.print(f"--model {stem}: the shipped model ({model})")
+    else:
+        model = shipped_model(model, "--model")
+    label = model_label(model)
     check_output_path(out, "--out", folder=True, inputs=[model])
     if not model.is_file():
         raise ConfigError(f"--model {model} {'is a folder' if model.is_dir() else 'not found'}: give the model.pt "
@@ -111,7 +109,7 @@ def export_cmd(
     settings = ExportSettings(formats=formats, precisions=precisions, out_dir=out,
                               hr_size=hr_size, nhwc=nhwc, data=data, n_check=check_images,
                               n_calib=calib_images, gates=gates, threads=threads,
-                              latency=Protocol() if latency else None, seed=seed, stem=stem or model.stem,
+                              latency=Protocol() if latency else None, seed=seed, stem=Path(label).stem,
                               onnx_int8=onnx_int8)
     # steps: images (+ torch timing) + per row: convert, check (+ time)
     total = (2 if latency else 1) + len(formats) * len(precisions) * (3 if latency else 2)
@@ -127,7 +125,7 @@ def export_cmd(
             progress.update(task, description=msg)
 
         report = export_checkpoint(model, settings, norm=norm, progress=step)
-    console.print(render_table(report.rows, f"{model.name} → {', '.join(f.name for f in formats)} "
+    console.print(render_table(report.rows, f"{label} → {', '.join(f.name for f in formats)} "
                                             f"({', '.join(precisions)}), HR {report.settings['hr_size'][0]}×"
                                             f"{report.settings['hr_size'][1]}", report.unit))
     for line in report.kept:

@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional
 import typer
 
 from dcnas_deploy.cli.arch_cmds import Scale
-from dcnas_deploy.cli.common import Number, console, fail, print_json, user_errors
+from dcnas_deploy.cli.common import Number, console, fail, print_json, shipped_model, user_errors
 
 
 def devices(
@@ -87,6 +87,7 @@ def benchmark(
     from dcnas_deploy.fileio import check_output_path
     from dcnas_deploy.space import parse_hw
 
+    models = [shipped_model(m, "benchmark") for m in models]
     devices = list(device or ["cpu"])
     if json_out is not None:
         check_output_path(json_out, "--json", suffixes=(".json",), inputs=models)
@@ -111,15 +112,16 @@ def _benchmark_one(model: Path, device: str, threads: Optional[int], json_out: O
 
     from dcnas_deploy.fileio import atomic_write_text
     from dcnas_deploy.pipeline.benchmark import benchmark as run_benchmark
+    from dcnas_deploy.pretrained import model_label
     from dcnas_deploy.runtimes.devices import load_device
     from dcnas_deploy.terminal import status
 
     profile = load_device(device).with_threads(threads)
-    with status(console, f"timing {model.name} on {profile.name} ({profile.runtime} {profile.runtime_device}, "
+    with status(console, f"timing {model_label(model)} on {profile.name} ({profile.runtime} {profile.runtime_device}, "
                          f"{profile.precision}, {profile.threads} threads)..."):
         result = run_benchmark(model, profile, options=options, reference_lut=reference)
     t = result.timing
-    table = Table(title=f"{model.name} on {profile.name}", box=box.SIMPLE_HEAD,
+    table = Table(title=f"{model_label(model)} on {profile.name}", box=box.SIMPLE_HEAD,
                   caption=f"{profile.runtime}:{profile.runtime_device}, {profile.precision}, "
                           f"{profile.threads} thread(s), {profile.connection_kind}")
     for col in ("median ms", "p10 ms", "p90 ms", "runs"):
@@ -147,6 +149,7 @@ def _benchmark_matrix(models: List[Path], devices: List[str], threads: Optional[
 
     from dcnas_deploy.fileio import atomic_write_text
     from dcnas_deploy.pipeline.matrix import benchmark_matrix, collect_inputs, plot_matrix
+    from dcnas_deploy.pretrained import model_label
     from dcnas_deploy.runtimes.devices import load_device
     from dcnas_deploy.terminal import status
 
@@ -164,7 +167,7 @@ def _benchmark_matrix(models: List[Path], devices: List[str], threads: Optional[
         why = r.skipped and f"[yellow]skipped[/]: {escape(r.skipped)}" or r.error and f"[red]error[/]: {escape(r.error)}"
         table.add_row(r.device, r.input.format, r.input.precision, f"{t.median_ms:.3f}" if t else "—",
                       f"{t.p10_ms:.3f}–{t.p90_ms:.3f}" if t else "—", f"{r.fps:.1f}" if t else "—",
-                      f"{r.input.size_mb:.2f}", r.input.gate or "—", why or escape(r.input.path.name))
+                      f"{r.input.size_mb:.2f}", r.input.gate or "—", why or escape(model_label(r.input.path)))
     console.print(table)
     if json_out is not None:
         atomic_write_text(json_out, json.dumps(matrix.to_dict(), indent=2) + "\n")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Dict, List, Literal, Optional
 
 import typer
 
-from dcnas_deploy.cli.common import Number, console, newest_under_runs, require_run, user_errors
+from dcnas_deploy.cli.common import Number, console, newest_under_runs, require_run, shipped_supernet, user_errors
 
 if TYPE_CHECKING:
     from dcnas_deploy.lut.table import LUT
@@ -18,8 +18,9 @@ Strategy = Literal["evolution+predictor", "evolution", "random"]
 
 
 def search(supernet: Optional[Path] = typer.Option(None, "--supernet", help="Run directory of `dcnas-deploy "
-                                                   "train-supernet` (default: the newest one under runs/, else the "
-                                                   "shipped supernet)."),
+                                                   "train-supernet` or a shipped supernet's name (supernet-x4, "
+                                                   "supernet-x8); default: the newest run under runs/, else the "
+                                                   "shipped default."),
            out: Path = typer.Option(Path("arch.yaml"), "--out", "-o", help="Where to write the found architecture."),
            latency: List[str] = typer.Option([], "--latency", help="Latency budget (40ms, '40 ms', 0.04s, 40000us, 40); repeat with --device."),
            device: List[str] = typer.Option([], "--device", "-d", help="Device of the matching --latency (default: cpu)."),
@@ -73,6 +74,8 @@ def search(supernet: Optional[Path] = typer.Option(None, "--supernet", help="Run
                                      "train one with `dcnas-deploy train-supernet --preset demo --out runs/supernet` "
                                      "(~1.5 min) or run `dcnas-deploy demo`, then search again",
                                      (shipped.name, shipped) if shipped is not None else None)
+    else:
+        supernet = shipped_supernet(supernet, "--supernet")
     require_run(supernet, "--supernet")
     from dcnas_deploy.runtimes.devices import load_device
 

@@ -34,13 +34,14 @@ def checkpoint_module(path, options: Optional[Dict[str, Any]] = None) -> Tuple[A
     or eager for a local PyTorch profile). width/scale are fixed by the checkpoint: other values are errors.
     """
     from dcnas_deploy.export.deployable import deployable_from_checkpoint
+    from dcnas_deploy.pretrained import model_label
 
     module, _meta = deployable_from_checkpoint(path)
     space = module.space
     opts = {k: v for k, v in dict(options or {}).items() if v is not None}
     for key in ("width", "scale"):
         if key in opts and int(opts[key]) != int(getattr(space, key)):
-            raise ConfigError(f"{Path(path).name} has {key} {getattr(space, key)}; --{key} {opts[key]} does not apply "
+            raise ConfigError(f"{model_label(path)} has {key} {getattr(space, key)}; --{key} {opts[key]} does not apply "
                               "to a trained checkpoint")
     hr = space.check_hr(tuple(opts.get("hr_size") or space.hr_size))
     return module, module.example_inputs(hr)

@@ -6,10 +6,14 @@
 - `.pt`: a training checkpoint (`model.checkpoint.save_model`), run in PyTorch through the same
   `Deployable` wrapper that export converts.
 
-An exported graph has one fixed HR size. An image of exactly that size runs once. A smaller one is
-edge-padded to it (edge padding adds no new LR values, so the in-graph min/max normalisation is the
-image's own) and the output cropped back. A larger one runs as overlapping tiles blended linearly;
-each tile is then normalised by its own LR min/max, which is what the deployed graph does on a tile.
+An exported graph has one fixed HR size, the size its export gate checked it at. An image of exactly
+that size runs once. A smaller one is edge-padded to it (edge padding adds no new LR values, so the
+in-graph min/max normalisation is the image's own) and the output cropped back. A larger one runs as
+overlapping tiles blended linearly; each tile is then normalised by its own LR min/max, which is what the
+deployed graph does on a tile. Either way the result is no longer the one the gate checked: a tile lacks
+the context the network sees on the whole image (with 64×64 HR tiles of depth-x8 on Middlebury, up to
+~48 levels of 0–255 at tile borders, RMSE ~2.7 vs PyTorch on the whole image; halving the tiles' stride
+barely helps, larger tiles do), so the upsampler warns, naming the checked size.
 A checkpoint runs at any size: the image is edge-padded to the next multiple the network needs.
 """
 from __future__ import annotations
@@ -106,6 +110,7 @@ class ExportedFileUpsampler(BaseUpsampler):
             raise ConfigError(f"{self.path} cannot be opened by {fmt.runtime} ({type(exc).__name__}: {first}); "
                               f"it may be truncated or not a {fmt.name} model: re-export it with "
                               f"`dcnas-deploy export`") from None
+        self.model_task = str((meta.get("train_meta") or {}).get("task") or "depth")
         self.layout = str(meta.get("layout") or self._guess_layout())
         self.norm = str(meta.get("norm", "lr"))
         lr_shape, guide_shape = self._input_shapes()
@@ -117,8 +122,8 @@ class ExportedFileUpsampler(BaseUpsampler):
             self.target_bands, self.guide_bands = int(lr_shape[1] or 1), int(guide_shape[1] or 3)
         model_scale = int(meta.get("scale") or gh // lh)
         if model_scale != self.scale:
-            raise ConfigError(f"{self.path.name} upsamples ×{model_scale} (LR {lh}×{lw} → {gh}×{gw}); "
-                              f"asked for ×{self.scale}")
+            raise ConfigError(f"{self.name} upsamples ×{model_scale} (LR {lh}×{lw} → {gh}×{gw}); "
+                              f"asked for ×{self.scale}: use it at ×{model_scale}")
         self.tile_lr = (int(lh), int(lw))
 
     def _input_shapes(self):
@@ -146,7 +151,21 @@ class ExportedFileUpsampler(BaseUpsampler):
         return mm.invert(out) if mm is not None else out
 
     def upsample(self, lr: np.ndarray, guide: np.ndarray, **kw) -> np.ndarray:
+        if tuple(lr.shape[:2]) != self.tile_lr:
+            from dcnas_deploy.errors import warn
+
+            warn(self.size_note(lr.shape[0] > self.tile_lr[0] or lr.shape[1] > self.tile_lr[1]))
         return run_tiled(self._run, lr, guide, self.scale, self.tile_lr)
+
+    def size_note(self, tiled: bool) -> str:
+        """What changes when an image is not the size the file was exported and checked at (tiled: larger)."""
+        h, w = (n * self.scale for n in self.tile_lr)
+        how = (f"larger images run as overlapping {h}×{w} tiles, each without the context around it and normalised "
+               "by its own LR range, so they differ from the PyTorch model on the whole image (most at tile borders, "
+               "more the smaller the tiles)" if tiled else
+               f"smaller images are edge-padded to {h}×{w}, which changes the output near the padded edges a little")
+        return (f"{self.name} was exported and checked at HR {h}×{w} (its export gate ran at that size); {how}: export "
+                f"with --hr at your images' size to run them in one piece")
 
     def describe(self) -> str:
         """Name, runtime and geometry."""
@@ -158,16 +177,19 @@ class CheckpointUpsampler(BaseUpsampler):
 
     def __init__(self, path, scale: int, threads: int = 2, norm: str = ""):
         from dcnas_deploy.export.deployable import deployable_from_checkpoint
+        from dcnas_deploy.pretrained import model_label, scale_hint
         from dcnas_deploy.runtimes.files import set_torch_threads
 
         super().__init__(scale)
         self.path = Path(path)
-        self.name = self.path.name
+        self.name = model_label(self.path)
         self._module, self.meta = deployable_from_checkpoint(self.path, norm=norm)
         space = self._module.space
+        self.model_task = str(self.meta.get("task") or "depth")
         self.target_bands, self.guide_bands = int(space.target_channels), int(space.guide_channels)
         if int(space.scale) != self.scale:
-            raise ConfigError(f"{self.path.name} was trained for ×{space.scale}; asked for ×{self.scale}")
+            raise ConfigError(f"{self.name} was trained for ×{space.scale}; asked for ×{self.scale}: use it at "
+                              f"×{space.scale}{scale_hint(self.scale)}")
         self._multiple = int(np.lcm(space.scale, 8)) // int(space.scale)
         set_torch_threads(int(threads))
 

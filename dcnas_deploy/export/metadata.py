@@ -28,7 +28,7 @@ def sidecar_path(path) -> Path:
 
 def build_metadata(*, arch: Dict[str, Any], space: Dict[str, Any], scale: int, norm: str, layout: str,
                    precision: str, fmt: str, runtime: str, hr_size, inputs: Dict[str, list], output: list,
-                   source: str = "", train_meta: Optional[Dict[str, Any]] = None,
+                   source: str = "", source_sha256: str = "", train_meta: Optional[Dict[str, Any]] = None,
                    quantization: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The metadata dict of one exported file (JSON-safe)."""
     from dcnas_deploy import __version__
@@ -39,7 +39,8 @@ def build_metadata(*, arch: Dict[str, Any], space: Dict[str, Any], scale: int, n
             "inputs": {"lr": {"shape": list(inputs["lr"]), "units": "the LR target's own units"},
                        "guide": {"shape": list(inputs["guide"]), "range": [0.0, 1.0]}},
             "output": {"shape": list(output), "units": "the LR's units"},
-            "arch": arch, "space": space, "source": source, "train_meta": dict(train_meta or {}),
+            "arch": arch, "space": space, "source": source, "source_sha256": source_sha256,
+            "train_meta": dict(train_meta or {}),
             **({"quantization": dict(quantization)} if quantization else {})}
 
 

@@ -4,6 +4,8 @@ Per row, in its own try/except: convert (formats.FORMATS → converters) → emb
 reload in its runtime (`runtimes.files.load_session`) → run the real check images → compare with PyTorch
 and the ground truth (accuracy.compare) → gates → median latency in the local runtime. A failing row
 never stops the others; the report says whether every requested check passed.
+`export_status.json` is marked in progress before any file changes and rewritten after each file settles,
+keeping earlier rows whose files are still there (export.status), so it never describes files that are gone.
 """
 from __future__ import annotations
 
@@ -24,11 +26,11 @@ from dcnas_deploy.export.artefacts import discard, promote, staged_path
 from dcnas_deploy.export.deployable import Deployable
 from dcnas_deploy.export.formats import PRECISIONS, ExportFormat
 from dcnas_deploy.export.samples import ExportData, graph_inputs, graph_output_to_image, load_export_data
-from dcnas_deploy.export.status import (EXPORT_FAILED, FAILED_CHECK, PASSED, REFERENCE, UNSUPPORTED, StatusRow)
+from dcnas_deploy.export.status import (COMPLETE, EXPORT_FAILED, FAILED_CHECK, IN_PROGRESS, PASSED, REFERENCE,
+                                        STATUS_FILE, UNSUPPORTED, StatusRow, file_sha256, merge_rows, read_status)
 from dcnas_deploy.fileio import atomic_write_text
 from dcnas_deploy.runtimes.protocol import Protocol
 
-STATUS_FILE = "export_status.json"
 HW = Tuple[int, int]
 Progress = Callable[[str], None]
 
@@ -143,9 +145,10 @@ def _check_bands(data: ExportData, space) -> None:
                           "with the model's bands")
 
 
-def _model_info(module: Deployable, meta: Dict[str, Any], source: str) -> Dict[str, Any]:
+def _model_info(module: Deployable, meta: Dict[str, Any], source: str, sha256: str) -> Dict[str, Any]:
     sub = module.subnet
-    info = {"source": source, "norm": module.norm, "scale": int(sub.space.scale), "train_meta": dict(meta)}
+    info = {"source": source, "sha256": sha256, "norm": module.norm, "scale": int(sub.space.scale),
+            "train_meta": dict(meta)}
     if getattr(sub, "arch", None) is not None:
         info["arch"] = sub.arch.to_dict()
         info["space"] = sub.space.to_dict()
@@ -171,6 +174,7 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
         raise ConfigError(f"unknown precision(s) {bad}; known: {list(PRECISIONS)}")
     out_dir = Path(settings.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    sha256 = file_sha256(source) if source and Path(source).is_file() else ""
     if data is None:
         step("loading check and calibration images")
         need_calib = settings.n_calib if "int8" in settings.precisions else 0
@@ -180,13 +184,13 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
     torch_out = _torch_outputs(module, data)
     gts = [t.hr for t in data.check]
     names = [t.name for t in data.check]
-    model_info = _model_info(module, meta, source)
+    model_info = _model_info(module, meta, source, sha256)
     rows: List[StatusRow] = []
     kept: List[str] = []
 
     ref = StatusRow("pytorch", "fp32", REFERENCE, runtime=f"torch {torch.__version__} eager",
                     rmse_torch=float(np.mean([_rmse(o, g, data.protocol) for o, g in zip(torch_out, gts)])),
-                    note="the model the files are compared with")
+                    note="the model the files are compared with", model_sha256=sha256)
     if settings.latency is not None:
         step("timing PyTorch eager")
         lr0, guide0 = graph_inputs(data.check[0], nhwc=False)
@@ -194,12 +198,15 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
                              {"threads": settings.threads}, settings.latency)
         ref.latency_ms, ref.timing = timing.median_ms, timing.to_dict()
     rows.append(ref)
+    earlier = _earlier_rows(out_dir)
+    _save_status(out_dir, {"state": IN_PROGRESS, "model": model_info, "date": _now()}, rows, earlier)  # before
+    # any file changes: a run stopped from here on leaves a status that says so and still fits the files
 
     for fmt in settings.formats:
         nhwc = bool(settings.nhwc and fmt.nhwc)
         graph = Deployable(module.subnet, module.norm, nhwc).eval() if nhwc else module
         for precision in settings.precisions:
-            row = StatusRow(fmt.name, precision, EXPORT_FAILED, runtime=fmt.runtime)
+            row = StatusRow(fmt.name, precision, EXPORT_FAILED, runtime=fmt.runtime, model_sha256=sha256)
             rows.append(row)
             if precision in fmt.unsupported:
                 row.status, row.error = UNSUPPORTED, fmt.unsupported[precision]
@@ -222,7 +229,7 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
                     runtime=fmt.runtime, hr_size=hr, inputs={"lr": list(example[0].shape),
                                                             "guide": list(example[1].shape)},
                     output=[1, hr[0], hr[1], bands] if nhwc else [1, bands, hr[0], hr[1]], source=source,
-                    train_meta=meta,
+                    source_sha256=sha256, train_meta=meta,
                     quantization=quantization_metadata(fmt.name, precision, settings.onnx_int8))
                 embed(path, fmeta)
                 write_sidecar(path, fmeta)
@@ -263,6 +270,7 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
                 if session is not None:
                     session.close()
             row.path = str(_settle(path, final, row.status == PASSED, f"{fmt.name} {precision}", kept))
+            _save_status(out_dir, {"state": IN_PROGRESS, "model": model_info, "date": _now()}, rows, earlier)
 
     runtimes = sorted({f.runtime for f in settings.formats})
     report = ExportReport(
@@ -275,9 +283,29 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
                   "out_dir": str(out_dir)},
         data=data.description, unit=getattr(data.protocol, "unit", ""), model=model_info,
         host=host_info(runtimes, settings.threads),
-        date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), kept=kept)
-    atomic_write_text(out_dir / STATUS_FILE, json.dumps(report.to_dict(), indent=2) + "\n")
+        date=_now(), kept=kept)
+    _save_status(out_dir, {**report.to_dict(), "state": COMPLETE}, rows, earlier)
     return report
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _earlier_rows(out_dir: Path) -> List[Dict[str, Any]]:
+    """The rows of the folder's previous status (none when it has none or it is unreadable: it is rewritten)."""
+    from dcnas_deploy.errors import ConfigError
+
+    try:
+        return [r for r in read_status(out_dir).get("rows", []) if isinstance(r, dict)]
+    except ConfigError:
+        return []
+
+
+def _save_status(out_dir: Path, doc: Dict[str, Any], rows: List[StatusRow], earlier: List[Dict[str, Any]]) -> None:
+    """Write export_status.json atomically: `doc` with this run's rows and the earlier ones still true."""
+    doc = {**doc, "rows": merge_rows(out_dir, rows, earlier)}
+    atomic_write_text(out_dir / STATUS_FILE, json.dumps(doc, indent=2) + "\n")
 
 
 def _settle(staged: Path, final: Path, passed: bool, label: str, kept: List[str]) -> Path:

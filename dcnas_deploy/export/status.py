@@ -1,8 +1,18 @@
-"""The one status table of an export: a row per (format, precision), shown with rich and saved as JSON."""
+"""The one status table of an export: a row per (format, precision), shown with rich and saved as JSON.
+
+The saved `export_status.json` only ever describes the files in its folder: an export marks it
+`in_progress` before it changes anything and rewrites it (atomically) after each file settles; its rows
+are this run's plus earlier rows whose files are still there. Each row names the sha256 of the model its
+file came from, as the file's sidecar does, so a row that no longer describes its file is found out.
+"""
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 PASSED = "passed"
@@ -10,6 +20,9 @@ FAILED_CHECK = "failed_check"
 EXPORT_FAILED = "export_failed"
 UNSUPPORTED = "unsupported"
 REFERENCE = "reference"
+STATUS_FILE = "export_status.json"
+IN_PROGRESS = "in_progress"
+COMPLETE = "complete"
 
 LABELS = {PASSED: "[green]passed[/]", FAILED_CHECK: "[red]exported, failed check[/]",
           EXPORT_FAILED: "[red]export failed[/]", UNSUPPORTED: "[yellow]unsupported[/]",
@@ -39,6 +52,8 @@ class StatusRow:
     error: str = ""
     failures: List[str] = field(default_factory=list)
     per_image: List[Dict[str, Any]] = field(default_factory=list)
+    model_sha256: str = ""
+    """sha256 of the model file this row's file was exported from (its sidecar's `source_sha256`)."""
 
     @property
     def ok(self) -> bool:
@@ -108,3 +123,51 @@ def row_notes(rows: List[StatusRow]) -> List[str]:
             if text and r.status != REFERENCE:
                 out.append(f"{r.format} {r.precision}: {text}")
     return out
+
+
+def file_sha256(path: os.PathLike | str) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_status(folder: os.PathLike | str) -> Dict[str, Any]:
+    """The folder's export_status.json ({} when there is none); ConfigError when it cannot be read."""
+    from dcnas_deploy.errors import ConfigError
+
+    path = Path(folder) / STATUS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict) or not isinstance(data.get("rows", []), list):
+            raise ValueError("expected an object with a list of rows")
+    except (ValueError, OSError) as exc:
+        raise ConfigError(f"{path} is not a readable export status ({exc}); re-run the export") from None
+    return data
+
+
+def describes_file(row: Dict[str, Any], file: Path) -> bool:
+    """Whether `row` was written for the file now at `file`: both name the same source model (sidecar hash)."""
+    from dcnas_deploy.export.metadata import sidecar_path
+
+    try:
+        meta = json.loads(sidecar_path(file).read_text())
+    except (ValueError, OSError):
+        meta = {}
+    have = meta.get("source_sha256", "") if isinstance(meta, dict) else ""
+    return str(row.get("model_sha256") or "") == str(have or "")
+
+
+def merge_rows(folder: Path, current: List[StatusRow], earlier: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """This run's rows, then the earlier rows whose files are still in `folder`, unreplaced and theirs."""
+    mine = {Path(r.path).name for r in current if r.path}
+    kept = []
+    for r in earlier:
+        file = folder / Path(r["path"]).name if isinstance(r, dict) and r.get("path") else None
+        if file is not None and file.name not in mine and file.is_file() and describes_file(r, file):
+            kept.append({**r, "path": str(file)})
+    return [r.to_dict() for r in current] + kept

@@ -8,7 +8,6 @@ from its name (`model_fp16.onnx`). OpenVINO devices time the IR (.xml), not the 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -16,11 +15,11 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from dcnas_deploy.errors import ConfigError, DcnasError
+from dcnas_deploy.export.status import IN_PROGRESS, PASSED, STATUS_FILE, describes_file, read_status
 from dcnas_deploy.runtimes.devices import DeviceProfile
 from dcnas_deploy.runtimes.protocol import Protocol, Timing
 from dcnas_deploy.runtimes.table import RUNTIMES, model_suffixes, runtimes_loading
 
-STATUS_FILE = "export_status.json"
 _PRECISION = re.compile(r"_(fp32|fp16|bf16|int8)$")
 
 
@@ -34,6 +33,8 @@ class MatrixInput:
     size_mb: float
     gate: str = ""
     """Its export_status.json status (passed, failed_check, ...); empty when it did not come from an export."""
+    skip: str = ""
+    """Why a file of an export folder is not timed (its check failed, or the status is not about it); '' = time it."""
 
 
 @dataclass
@@ -98,30 +99,42 @@ def collect_inputs(paths: Sequence[Path]) -> List[MatrixInput]:
 
 
 def _gates(folder: Path) -> Dict[str, Dict[str, Any]]:
-    """file name -> its export_status.json row (empty without a readable status file)."""
-    status = folder / STATUS_FILE
-    if not status.is_file():
-        return {}
-    try:
-        rows = json.loads(status.read_text()).get("rows", [])
-    except (ValueError, OSError, AttributeError) as exc:
-        raise ConfigError(f"{status} is not a readable export status ({exc}); re-run the export") from None
+    """file name -> its export_status.json row (empty without a status file)."""
+    rows = read_status(folder).get("rows", [])
     return {Path(r["path"]).name: r for r in rows if isinstance(r, dict) and r.get("path")}
 
 
 def _folder_inputs(folder: Path) -> List[MatrixInput]:
+    if read_status(folder).get("state") == IN_PROGRESS:
+        from dcnas_deploy.errors import warn
+
+        warn(f"the export into {folder} has not finished (it is running, or was stopped): only the files it had "
+             f"checked are listed in {STATUS_FILE}")
     gates = _gates(folder)
     files = [folder / name for name in gates if (folder / name).is_file()] if gates else \
         sorted(p for p in folder.iterdir() if p.suffix in model_suffixes() and ".failed." not in p.name)
-    return [_file_input(p, gates) for p in files]
+    return [_file_input(p, gates, _skip_reason(p, gates.get(p.name))) for p in files]
 
 
-def _file_input(path: Path, gates: Dict[str, Dict[str, Any]]) -> MatrixInput:
+def _skip_reason(path: Path, row: Optional[Dict[str, Any]]) -> str:
+    """Why an export folder's file is not timed: its check did not pass, or its status row is about another file."""
+    if row is None:
+        return ""
+    if row.get("status") != PASSED:
+        return (f"{path.name} did not pass its export check ({row.get('status')} in {STATUS_FILE}); give the file "
+                "itself to time it anyway")
+    if not describes_file(row, path):
+        return (f"{STATUS_FILE} describes another model than {path.name} (an export was stopped part-way?): "
+                f"re-run the export into {path.parent}")
+    return ""
+
+
+def _file_input(path: Path, gates: Dict[str, Dict[str, Any]], skip: str = "") -> MatrixInput:
     row = gates.get(path.name, {})
     m = _PRECISION.search(path.stem)
     precision = row.get("precision") or (m.group(1) if m else "—")
     size = sum(f.stat().st_size for f in (path, path.with_suffix(".bin")) if f.is_file()) / 1e6
-    return MatrixInput(path, row.get("format") or _format_of(path), precision, size, row.get("status", ""))
+    return MatrixInput(path, row.get("format") or _format_of(path), precision, size, row.get("status", ""), skip)
 
 
 def _format_of(path: Path) -> str:
@@ -142,14 +155,14 @@ def why_not(profile: DeviceProfile, item: MatrixInput) -> str:
 
     suffix = item.path.suffix
     if input_kind_for(item.path).build is not None:
-        return ""  # checkpoints and ARCH.yaml are built, then converted for any runtime
+        return item.skip  # checkpoints and ARCH.yaml are built, then converted for any runtime
     loads = RUNTIMES[profile.runtime].loads
     if suffix not in loads:
         return (f"{profile.runtime} loads {', '.join(loads)} files; {item.path.name} is for "
                 f"{', '.join(runtimes_loading(suffix))}")
     if profile.runtime == "openvino" and suffix == ".onnx":
         return "OpenVINO devices time the IR (.xml) of an export, not its ONNX file"
-    return ""
+    return item.skip
 
 
 def benchmark_matrix(inputs: Sequence[MatrixInput], profiles: Sequence[DeviceProfile],

@@ -9,8 +9,9 @@ Torch-free: the CLI resolves names before it imports a framework.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from dcnas_deploy.errors import ConfigError
 
@@ -52,6 +53,27 @@ def pretrained_model(name: str) -> Path:
 def resolve_model(spec: str) -> str:
     """A shipped model's name becomes the path of its model.pt; anything else is returned unchanged."""
     return str(PRETRAINED_DIR / spec / "model.pt") if is_pretrained_model(spec) else spec
+
+
+def model_label(path: os.PathLike | str) -> str:
+    """How messages and tables name a model file: a shipped model's name (depth-x8), else the file's name."""
+    p = Path(path)
+    shipped = p.parent.name
+    if p.name == "model.pt" and p.resolve().parent.parent == PRETRAINED_DIR.resolve() \
+            and shipped in available_pretrained("model"):
+        return shipped
+    return p.name
+
+
+def shipped_models_at(scale: int) -> List[str]:
+    """Names of the shipped models that upsample ×`scale`."""
+    return [n for n, c in available_pretrained("model").items() if int(c.get("scale", 0)) == int(scale)]
+
+
+def scale_hint(scale: int) -> str:
+    """'; shipped ×4 model: depth-x4' (or '' when none is shipped at `scale`), for wrong-scale messages."""
+    names = shipped_models_at(scale)
+    return f"; shipped ×{scale} model{'s' if len(names) > 1 else ''}: {', '.join(names)}" if names else ""
 
 
 def resolve_supernet(spec: str) -> Path:
