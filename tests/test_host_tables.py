@@ -102,9 +102,10 @@ def test_stale_table_is_reprofiled_into_this_hosts_folder(lut_folder):
     """A table whose reference ran 6x faster than this host runs it now is stale when budgets are held: re-measured
     into hosts/<key>/, the old file untouched; without the speed check it is used as it is."""
     flat = lut_folder / default_lut_path(DEVICE, SPACE).name
+    from test_search import faster_host
+
     d = yaml.safe_load(flat.read_text())
-    for m in d["reference"]["measurements"]:
-        m["median_ms"] /= 6.0
+    faster_host(d)
     flat.write_text(yaml.safe_dump(d, sort_keys=False))
     before = _digest(flat)
     profile = load_device(DEVICE).with_threads(1)
@@ -154,3 +155,34 @@ def test_search_as_typed_on_a_host_no_table_matches(lut_folder, tmp_path, monkey
     out = _cli("search", "--latency", "40ms", "--quick")
     assert "profiling this host first" in out and (tmp_path / "arch.yaml").is_file()
     assert list((lut_folder / "hosts").glob(f"*/{flat.name}")) and _digest(flat) == before
+
+
+def test_search_reprofiles_a_table_found_stale_after_the_search(lut_folder, tmp_path, monkeypatch, lenient_host_check):
+    """The closed loop finds the table stale (a table profiled while the machine was busy, checked once it is
+    quiet): `search` profiles this host again into hosts/<key>/, searches once more (scores reused), exit 0."""
+    from test_headline_commands import _tiny_preset
+
+    from dcnas_deploy.search import verify
+
+    monkeypatch.chdir(tmp_path)
+    flat = lut_folder / default_lut_path("cpu", SPACE).name
+    profile_device(load_device("cpu").with_threads(1), SPACE, flat, calibrate=3, protocol=QUICK)
+    before = _digest(flat)
+    preset = _tiny_preset(tmp_path)
+    _cli("train-supernet", "--preset", str(preset), "--out", "runs/super", "--no-progress")
+    real, calls = verify.host_check, []
+
+    def stale_once(check, space, protocol, note):
+        calls.append(check.constraint.lut.path)
+        if len(calls) == 1:
+            verify.check_factor(check.constraint, 30.0)  # beyond the lenient 10x too
+        real(check, space, protocol, note)
+
+    monkeypatch.setattr(verify, "host_check", stale_once)
+    out = _cli("search", "--latency", "40ms", "--quick", "--no-profile", code=2)
+    assert "30.00× slower" in out and not (tmp_path / "arch.yaml").exists()
+    calls.clear()
+    out = _cli("search", "--latency", "40ms", "--quick")
+    assert "30.00× slower" in out and "no longer describes this host's speed" in out and "profiling this host first" in out
+    assert len(calls) == 2 and calls[0] == flat and calls[1].parent.parent == lut_folder / "hosts"
+    assert (tmp_path / "arch.yaml").is_file() and _digest(flat) == before

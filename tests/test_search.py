@@ -332,20 +332,22 @@ def test_host_check_waits_out_a_slow_spell_and_refuses_a_host_that_stays_slow(mo
         _host_check_with_reference_times(monkeypatch, [0.4] * HOST_CHECK_MAX_TIMINGS + [1.0] * 5)
 
 
+def faster_host(d: dict, factor: float = 6.0) -> None:
+    """Edit a LUT's YAML dict as if its host had run every timing `factor`x faster: self-consistent, so it loads."""
+    for t in [*d["reference"]["measurements"], *d["ops"].values(),
+              *(r["measured"] for r in d["calibration"]["records"])]:
+        for k in ("median_ms", "p10_ms", "p90_ms", "ref_ms"):
+            if k in t:
+                t[k] /= factor
+    for r in d["calibration"]["records"]:
+        r["paired"]["reference_ms"] /= factor
+    d["calibration"]["offset_ms"] /= factor
+    d["provenance"]["per_call_overhead_ms"] /= factor
+
+
 def test_closed_loop_refuses_a_host_far_slower_than_the_table(torch_lut_dir, tmp_path, monkeypatch):
     """A table from a host 6x faster: the host check refuses it before any candidate, naming the fix."""
-    def much_faster_host(d):  # every timing of the table 6x faster: self-consistent, so it loads
-        for t in [*d["reference"]["measurements"], *d["ops"].values(),
-                  *(r["measured"] for r in d["calibration"]["records"])]:
-            for k in ("median_ms", "p10_ms", "p90_ms", "ref_ms"):
-                if k in t:
-                    t[k] /= 6.0
-        for r in d["calibration"]["records"]:
-            r["paired"]["reference_ms"] /= 6.0
-        d["calibration"]["offset_ms"] /= 6.0
-        d["provenance"]["per_call_overhead_ms"] /= 6.0
-
-    _edited_lut(torch_lut_dir, tmp_path, monkeypatch, much_faster_host)
+    _edited_lut(torch_lut_dir, tmp_path, monkeypatch, faster_host)
     cons = build_constraints(SPACE, latency=["1000ms"], devices=["cpu-torch"])
     tried = []
     with pytest.raises(DcnasError, match=r"runs \d+\.\d\d× slower than when .* beyond 2× .*profile --device cpu-torch "

@@ -50,12 +50,9 @@ def search(supernet: Optional[Path] = typer.Option(None, "--supernet", help="Run
                                               "reads the target) be candidates."),
            ) -> None:
     """Find the best architecture under latency/params/MACs budgets; verified on the device."""
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
-
     from dcnas_deploy.space import parse_hw
     from dcnas_deploy.costs import parse_count, parse_latency
     from dcnas_deploy.fileio import check_output_path
-    from dcnas_deploy.terminal import LineProgress
 
     # everything checkable without torch, before the supernet is loaded
     check_output_path(out, "--out", suffixes=(".yaml", ".yml"))
@@ -86,7 +83,7 @@ def search(supernet: Optional[Path] = typer.Option(None, "--supernet", help="Run
     from dcnas_deploy.search.constraints import DEFAULT_DEVICE, build_constraints
     from dcnas_deploy.search.evolution import SearchSettings
     from dcnas_deploy.search.inputs import load_supernet_inputs
-    from dcnas_deploy.search.run import search_architecture
+    from dcnas_deploy.lut.host_tables import StaleTable
     from dcnas_deploy.space import SearchSpace
 
     inputs = load_supernet_inputs(supernet, predictor)
@@ -105,14 +102,51 @@ def search(supernet: Optional[Path] = typer.Option(None, "--supernet", help="Run
         params, macs = budgets.get("params"), budgets.get("macs")
         console.print(f"no budget given: using the preset's {budgets}")
     paired = device or ([DEFAULT_DEVICE] if len(latency) == 1 else [])
-    luts: Dict[str, Path] = {}
-    if latency and len(paired) == len(latency):  # otherwise build_constraints says what is wrong
-        for name in paired:
-            luts[name] = host_lut(name, deploy, QUICK if quick else Protocol(), not no_profile, verify).file
-    constraints = build_constraints(deploy, latency, device, params, macs, luts=luts)
+    protocol = QUICK if quick else Protocol()
     settings = SearchSettings.from_section(s)
-    for c in constraints:
-        console.print(f"budget: {c.name} ≤ {c.format(c.budget)}")
+    stale: Optional[str] = None
+    for attempt in (1, 2):
+        luts: Dict[str, Path] = {}
+        if latency and len(paired) == len(latency):  # otherwise build_constraints says what is wrong
+            for name in paired:
+                luts[name] = host_lut(name, deploy, protocol, not no_profile, verify,
+                                      reprofile=load_device(name).name == stale).file
+        constraints = build_constraints(deploy, latency, device, params, macs, luts=luts)
+        for c in constraints:
+            console.print(f"budget: {c.name} ≤ {c.format(c.budget)}")
+        try:
+            outcome = _search_with_progress(deploy, constraints, inputs, out, settings, strategy, seed, verify,
+                                            verify_max, protocol, _sources(supernet, predictor, strategy),
+                                            strict_raw, allow_bicubic)
+            break
+        except StaleTable as exc:
+            # e.g. a table profiled while the machine was busy, checked once it is quiet: measure it again (the
+            # search's scores are reused from its evaluated.csv), once
+            if attempt == 2 or no_profile:
+                raise
+            console.print(f"[yellow]note:[/] {exc}", highlight=False)
+            stale = exc.device
+    if outcome.stale_cache is not None:
+        console.print(f"note: the previous {outcome.files['evaluated'].name} was scored with another supernet or "
+                      f"validation data; it was moved to {outcome.stale_cache} and nothing in it was reused")
+    for entry in outcome.verification.tried:
+        for dev, v in entry["devices"].items():
+            console.print(f"  closed loop {entry['genome'][:12]}… on {dev}: {closed_loop_text(v)}", highlight=False)
+    meta = outcome.arch.meta["search"]
+    console.print(f"[b]chose[/] {out}: val RMSE {meta['val_rmse']:.4g}; "
+                  + ", ".join(f"{k} {v['predicted']:.4g}" for k, v in meta["constraints"].items()))
+    console.print("wrote " + ", ".join(str(p) for p in outcome.files.values() if p.exists()))
+
+
+def _search_with_progress(deploy: SearchSpace, constraints, inputs, out: Path, settings, strategy: str, seed: int,
+                          verify: bool, verify_max: int, protocol: Protocol, sources: dict, strict_raw: bool,
+                          allow_bicubic: bool):
+    """search_architecture with a progress bar (best fitness so far, ETA) and notes printed as they come."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+
+    from dcnas_deploy.search.run import search_architecture
+    from dcnas_deploy.terminal import LineProgress
+
     bar = LineProgress(TextColumn("search"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[best]}"),
                        TextColumn("ETA"), TimeRemainingColumn(), console=console)
     task = bar.add_task("search", total=settings.iterations + 1, best="")
@@ -120,26 +154,12 @@ def search(supernet: Optional[Path] = typer.Option(None, "--supernet", help="Run
     def on_iteration(it, log):
         bar.update(task, completed=it + 1, best=f"best val RMSE {log.curve[-1]['best']:.4g}, {len(log.fitness)} evaluated")
 
-    def on_verify(entry):
-        for dev, v in entry["devices"].items():
-            console.print(f"  closed loop {entry['genome'][:12]}… on {dev}: {closed_loop_text(v)}", highlight=False)
-
     with bar:
-        outcome = search_architecture(deploy, constraints, inputs.fitness, out, settings, strategy,
-                                      inputs.scorer_for(constraints), seed, verify, verify_max,
-                                      QUICK if quick else Protocol(), _sources(supernet, predictor, strategy),
-                                      on_iteration=on_iteration, on_verify=None, fitness_key=inputs.fitness_key,
-                                      strict_raw=strict_raw, allow_bicubic=allow_bicubic,
-                                      on_note=lambda line: console.print(f"[yellow]note:[/] {line}", highlight=False))
-    if outcome.stale_cache is not None:
-        console.print(f"note: the previous {outcome.files['evaluated'].name} was scored with another supernet or "
-                      f"validation data; it was moved to {outcome.stale_cache} and nothing in it was reused")
-    for entry in outcome.verification.tried:
-        on_verify(entry)
-    meta = outcome.arch.meta["search"]
-    console.print(f"[b]chose[/] {out}: val RMSE {meta['val_rmse']:.4g}; "
-                  + ", ".join(f"{k} {v['predicted']:.4g}" for k, v in meta["constraints"].items()))
-    console.print("wrote " + ", ".join(str(p) for p in outcome.files.values() if p.exists()))
+        return search_architecture(deploy, constraints, inputs.fitness, out, settings, strategy,
+                                   inputs.scorer_for(constraints), seed, verify, verify_max, protocol, sources,
+                                   on_iteration=on_iteration, on_verify=None, fitness_key=inputs.fitness_key,
+                                   strict_raw=strict_raw, allow_bicubic=allow_bicubic,
+                                   on_note=lambda line: console.print(f"[yellow]note:[/] {line}", highlight=False))
 
 
 def _sources(supernet: Path, predictor: Optional[Path], strategy: str) -> dict:
@@ -149,7 +169,8 @@ def _sources(supernet: Path, predictor: Optional[Path], strategy: str) -> dict:
     return {"supernet": str(supernet), "predictor": str(predictor)}
 
 
-def host_lut(device: str, space: SearchSpace, protocol: Protocol, allow_profile: bool, check_speed: bool) -> LUT:
+def host_lut(device: str, space: SearchSpace, protocol: Protocol, allow_profile: bool, check_speed: bool,
+             reprofile: bool = False) -> LUT:
     """This host's LUT of DEVICE at this geometry; profiled first (notice + progress) when missing, another host's or
     stale (`check_speed`: its reference timed now beyond the speed guard); refused with the command when not allowed."""
     from dcnas_deploy.lut.host_tables import ensure_host_lut
@@ -165,7 +186,7 @@ def host_lut(device: str, space: SearchSpace, protocol: Protocol, allow_profile:
 
     with bars:
         lut = ensure_host_lut(device, space, protocol, allow_profile=allow_profile, check_speed=check_speed,
-                              say=say, progress=advance)
+                              reprofile=reprofile, say=say, progress=advance)
     if measured:
         console.print(reference_summary(lut), highlight=False)
     else:

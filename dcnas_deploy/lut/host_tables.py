@@ -38,6 +38,14 @@ seconds (CI once saw 2.11x on a table profiled a minute before) is waited out.""
 Say = Callable[[str], None]
 
 
+class StaleTable(DcnasError):
+    """A table this host runs beyond MAX_FACTOR of its nominal speed: `device` needs profiling again."""
+
+    def __init__(self, message: str, device: str):
+        super().__init__(message)
+        self.device = device
+
+
 def host_key(fp: dict) -> str:
     """Folder name of a host: its readable short key plus a digest of every speed-deciding field."""
     hard = {k: sorted(fp.get(k) or []) if k == "isa" else fp.get(k) for k in HARD_FIELDS}
@@ -119,14 +127,18 @@ def stale_factor(factors: List[float]) -> Optional[float]:
 
 
 def ensure_host_lut(device: Union[str, DeviceProfile], space: SearchSpace, protocol: Protocol = Protocol(), *, allow_profile: bool = True,
-                    check_speed: bool = False, calibrate: int = CALIBRATION_NETWORKS, say: Optional[Say] = None,
-                    progress=None) -> LUT:
+                    check_speed: bool = False, reprofile: bool = False, calibrate: int = CALIBRATION_NETWORKS,
+                    say: Optional[Say] = None, progress=None) -> LUT:
     """This host's table of DEVICE at this geometry: found (matching fingerprint, and with `check_speed` within the
     speed guard), else measured into hosts/<host key>/ with a notice; `allow_profile=False` refuses instead.
+    `reprofile`: the caller found the table stale (StaleTable): measure it again into this host's folder.
     `space` is at the deployment geometry (its hr_size)."""
     profile = load_device(device) if isinstance(device, str) else device
     lut, passed = find_host_lut(profile, space)
     force, why = False, ""
+    if lut is not None and reprofile:
+        why = f"{lut.path} no longer describes this host's speed"
+        lut, force = None, True
     if lut is not None and check_speed and lut.reference is not None:
         timed = profile.with_threads(int(lut.device.get("threads", profile.threads)))
         try:

@@ -125,14 +125,15 @@ def measure_on_device(space: SearchSpace, arch: Arch, check: DeviceCheck, protoc
 
 
 def check_factor(c: Constraint, factor: float) -> None:
-    """DcnasError when the host's speed is beyond MAX_FACTOR of the LUT's nominal speed."""
+    """StaleTable (a DcnasError) when the host's speed is beyond MAX_FACTOR of the LUT's nominal speed."""
     from dcnas_deploy.lut import host_tables
     from dcnas_deploy.lut.table import profile_command
 
     if not 1 / host_tables.MAX_FACTOR <= factor <= host_tables.MAX_FACTOR:
-        raise DcnasError(f"{c.name}: {host_tables.speed_line(c.lut, factor)}; beyond {host_tables.MAX_FACTOR:g}× the "
-                         f"table no longer describes this host: re-profile with "
-                         f"{profile_command(c.lut.device_name, c.lut.geometry, True)}")
+        raise host_tables.StaleTable(
+            f"{c.name}: {host_tables.speed_line(c.lut, factor)}; beyond {host_tables.MAX_FACTOR:g}× the table no "
+            f"longer describes this host: re-profile with {profile_command(c.lut.device_name, c.lut.geometry, True)}",
+            c.name.split(":", 1)[-1])
 
 
 def check_misfit(c: Constraint, measured: Dict[str, Any]) -> None:
