@@ -111,6 +111,83 @@ def test_in_graph_normalisation_is_data_normalize_lr_mode(supernet):
 
 
 # ---------------------------------------------------------------------------------------------
+# LiteRT forms (model.litert_forms): exact, and the converted graph stays NHWC
+# ---------------------------------------------------------------------------------------------
+
+def test_litert_forms_equal_their_pytorch_ops(supernet):
+    """Each rewritten op (7×7 depthwise block, upsampler, bicubic LR-up) == its original; k3/k5 are left as they are."""
+    from dcnas_deploy.model.bicubic import BicubicUpsample
+    from dcnas_deploy.model.blocks import MobileBlock, Upsampler
+    from dcnas_deploy.model.litert_forms import litert_form
+
+    torch.manual_seed(0)
+    cases = [(MobileBlock(c, 7, e), torch.randn(2, c, h, w)) for c, e, h, w in ((8, 3, 9, 13), (16, 6, 2, 3), (4, 1, 1, 1))]
+    cases += [(Upsampler(ci, co), torch.randn(2, ci, 5, 7)) for ci, co in ((16, 8), (8, 8), (32, 3))]
+    cases += [(BicubicUpsample(s, c), torch.rand(2, c, 5, 6) * 100) for s in (2, 4, 8) for c in (1, 3)]
+    for module, x in cases:
+        module.eval()
+        with torch.no_grad():
+            if isinstance(module, MobileBlock):
+                module.dw.weight.mul_(5.0)  # taps well away from zero
+            form = litert_form(module)
+            assert form is not module
+            diff = (form(x) - module(x)).abs().max().item()
+        assert diff <= 1e-5 * max(1.0, module(x).abs().max().item()), (type(module).__name__, diff)
+    for k in (3, 5):
+        block = MobileBlock(8, k, 3)
+        assert litert_form(block) is block
+    for seed in range(3):
+        dep = _deployable(supernet, seed)
+        lr, guide = dep.example_inputs(HR, seed=seed)
+        with torch.no_grad():
+            want, got = dep(lr, guide), litert_form(dep)(lr, guide)
+        assert (got - want).abs().max().item() <= 1e-6 * want.abs().max().item()
+
+
+def _tflite_transposes(path) -> list:
+    """(op input is a graph input, op output is a graph output) per TRANSPOSE; and no 7×7 depthwise."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(path))
+    ins = {d["index"] for d in it.get_input_details()}
+    outs = {d["index"] for d in it.get_output_details()}
+    shapes = {t["index"]: tuple(t["shape"]) for t in it.get_tensor_details()}
+    ops = it._get_ops_details()
+    assert not [o for o in ops if o["op_name"] == "DEPTHWISE_CONV_2D" and shapes[o["inputs"][1]][1:3] == (7, 7)]
+    return [(o["inputs"][0] in ins, o["outputs"][0] in outs) for o in ops if o["op_name"] == "TRANSPOSE"]
+
+
+def test_litert_graph_has_no_transpose_inside(supernet, tmp_path):
+    """TFLite files of random archs: no TRANSPOSE with NHWC I/O, only at the inputs/outputs with NCHW I/O."""
+    pytest.importorskip("litert_torch")
+    from dcnas_deploy.runtimes.backends import get_backend
+
+    for seed, nhwc in ((0, True), (1, False)):
+        dep = _deployable(supernet, seed)
+        graph = Deployable(dep.subnet, dep.norm, nhwc).eval()
+        path = get_backend("litert").convert(graph, graph.example_inputs(HR), tmp_path / f"a{seed}.tflite")
+        transposes = _tflite_transposes(path)
+        if nhwc:
+            assert transposes == [], (seed, transposes)
+        else:
+            assert transposes and all(at_in or at_out for at_in, at_out in transposes), (seed, transposes)
+
+
+def test_litert_forms_failing_the_gate_fall_back_with_a_warning(supernet, export_data, tmp_path, monkeypatch):
+    """A TFLite file whose LiteRT forms miss the fp32 gate is redone with the ops as they are, with a warning."""
+    pytest.importorskip("litert_torch")
+    from dcnas_deploy.errors import DcnasWarning
+    from dcnas_deploy.model import litert_forms
+
+    shuffle = litert_forms.pixel_shuffle_rows
+    monkeypatch.setattr(litert_forms, "pixel_shuffle_rows", lambda rows: shuffle(rows) * 1.01)  # a broken form
+    with pytest.warns(DcnasWarning, match=r"tflite fp32: the file with LiteRT forms of .*lr_up.* gave PSNR"):
+        report = _export(_deployable(supernet, 2), tmp_path, export_data, ["fp32"], formats=[FORMATS["tflite"]])
+    assert [(r.format, r.status) for r in report.rows[1:]] == [("tflite", PASSED)]
+    assert "LiteRT forms failed" in report.rows[1].note and Path(report.rows[1].path).is_file()
+
+
+# ---------------------------------------------------------------------------------------------
 # gates and parsing (no conversion)
 # ---------------------------------------------------------------------------------------------
 

@@ -48,6 +48,12 @@ class ConvertJob:
     """(lr, guide) graph inputs (the module's layout, LR in its units) for int8 calibration."""
     onnx_int8_scheme: str = "u8s8-reduced"
     """Key of ONNX_INT8_SCHEMES used by the ONNX int8 converter."""
+    plain_forms: bool = False
+    """TFLite: convert the ops as they are, without model.litert_forms (the fallback when that file fails its check)."""
+
+    def litert_options(self) -> Dict[str, object]:
+        """Convert options of the litert backend for this job."""
+        return {"forms": not self.plain_forms}
 
     def require_calibration(self) -> None:
         """INT8 needs calibration data."""
@@ -74,7 +80,8 @@ def backend_convert(runtime: str) -> Converter:
     """The plain backend conversion at the requested precision."""
 
     def convert(job: ConvertJob, precision: str) -> None:
-        get_backend(runtime).convert(job.module, job.example_inputs, job.path, precision)
+        options = job.litert_options() if runtime == "litert" else None
+        get_backend(runtime).convert(job.module, job.example_inputs, job.path, precision, options)
 
     return convert
 
@@ -269,7 +276,7 @@ def tflite_fp16(job: ConvertJob, precision: str) -> None:
 
     tmp = _scratch(job.path, "fp32")
     try:
-        get_backend("litert").convert(job.module, job.example_inputs, tmp, "fp32")
+        get_backend("litert").convert(job.module, job.example_inputs, tmp, "fp32", job.litert_options())
         with quiet(LITERT_QUIET):
             qt = aeq.Quantizer(str(tmp))
             qt.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,

@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from dcnas_deploy.errors import ConfigError
+from dcnas_deploy.errors import ConfigError, warn
 from dcnas_deploy.export.accuracy import Gates, compare
 from dcnas_deploy.export.artefacts import discard, promote, staged_path
 from dcnas_deploy.export.deployable import Deployable
@@ -29,6 +29,7 @@ from dcnas_deploy.export.samples import ExportData, graph_inputs, graph_output_t
 from dcnas_deploy.export.status import (COMPLETE, EXPORT_FAILED, FAILED_CHECK, IN_PROGRESS, PASSED, REFERENCE,
                                         STATUS_FILE, UNSUPPORTED, StatusRow, file_sha256, merge_rows, read_status)
 from dcnas_deploy.fileio import atomic_write_text
+from dcnas_deploy.model.litert_forms import litert_rewrites
 from dcnas_deploy.runtimes.protocol import Protocol
 
 HW = Tuple[int, int]
@@ -205,7 +206,11 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
     for fmt in settings.formats:
         nhwc = bool(settings.nhwc and fmt.nhwc)
         graph = Deployable(module.subnet, module.norm, nhwc).eval() if nhwc else module
-        for precision in settings.precisions:
+        for precision, plain in ((p, plain) for p in settings.precisions for plain in (False, True)):
+            if plain:
+                if not _plain_retry(rows[-1], fmt, graph):
+                    continue
+                rows.pop()  # the row of the file with LiteRT forms: this attempt replaces it
             row = StatusRow(fmt.name, precision, EXPORT_FAILED, runtime=fmt.runtime, model_sha256=sha256)
             rows.append(row)
             if precision in fmt.unsupported:
@@ -221,7 +226,7 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
                 feeds = [graph_inputs(t, nhwc) for t in data.calibration] if precision == "int8" else []
                 example = tuple(torch.from_numpy(a) for a in graph_inputs(data.check[0], nhwc))
                 t0 = time.perf_counter()
-                convert(ConvertJob(graph, example, path, feeds, settings.onnx_int8), precision)
+                convert(ConvertJob(graph, example, path, feeds, settings.onnx_int8, plain_forms=plain), precision)
                 row.convert_s = round(time.perf_counter() - t0, 2)
                 fmeta = build_metadata(
                     arch=model_info.get("arch", {}), space=model_info.get("space", {}), scale=scale,
@@ -269,6 +274,14 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
             finally:
                 if session is not None:
                     session.close()
+            if plain:
+                row.note = "; ".join(n for n in (row.note, "ops as in PyTorch (the LiteRT forms failed the check)") if n)
+            elif _plain_retry(row, fmt, graph):
+                discard(path)
+                warn(f"{fmt.name} {precision}: the file with LiteRT forms of {', '.join(litert_rewrites(graph))} "
+                     f"gave PSNR {row.psnr_db} dB vs PyTorch ({'; '.join(row.failures)}); "
+                     "converting those ops as they are")
+                continue
             row.path = str(_settle(path, final, row.status == PASSED, f"{fmt.name} {precision}", kept))
             _save_status(out_dir, {"state": IN_PROGRESS, "model": model_info, "date": _now()}, rows, earlier)
 
@@ -286,6 +299,12 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
         date=_now(), kept=kept)
     _save_status(out_dir, {**report.to_dict(), "state": COMPLETE}, rows, earlier)
     return report
+
+
+def _plain_retry(row: StatusRow, fmt: ExportFormat, graph: Deployable) -> bool:
+    """Whether a TFLite row that failed its check had ops in LiteRT forms, so it is redone with them as they are."""
+    return (row.status == FAILED_CHECK and fmt.name == "tflite" and row.precision != "int8"
+            and not row.error and bool(litert_rewrites(graph)))
 
 
 def _now() -> str:

@@ -4,7 +4,7 @@ These are what a materialised subnet, an exported model and a LUT op model are m
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -15,15 +15,19 @@ def se_width(hidden: int) -> int:
     return max(1, hidden // 4)
 
 
-def mobile_block_forward(x: torch.Tensor, w_exp, b_exp, w_dw, b_dw, w_se1, b_se1, w_se2, b_se2, w_proj, b_proj
-                         ) -> torch.Tensor:
+def mobile_block_forward(x: torch.Tensor, w_exp, b_exp, w_dw, b_dw, w_se1, b_se1, w_se2, b_se2, w_proj, b_proj,
+                         depthwise: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> torch.Tensor:
     """Mobile block on explicit weights: 1×1 expand, ReLU, k×k depthwise, ReLU, SE, 1×1 project, residual.
 
-    Shared by the static block and the supernet's weight-sharing block, so both compute the same thing.
+    Shared by the static block and the supernet's weight-sharing block, so both compute the same thing;
+    `depthwise` replaces the k×k conv by an equivalent form (model.litert_forms).
     """
     f = nn.functional
     h = f.relu(f.conv2d(x, w_exp, b_exp))
-    h = f.relu(f.conv2d(h, w_dw, b_dw, padding=w_dw.shape[-1] // 2, groups=w_dw.shape[0]))
+    if depthwise is None:
+        h = f.relu(f.conv2d(h, w_dw, b_dw, padding=w_dw.shape[-1] // 2, groups=w_dw.shape[0]))
+    else:
+        h = f.relu(depthwise(h))
     s = h.mean(dim=(2, 3), keepdim=True)
     s = torch.sigmoid(f.conv2d(f.relu(f.conv2d(s, w_se1, b_se1)), w_se2, b_se2))
     return x + f.conv2d(h * s, w_proj, b_proj)

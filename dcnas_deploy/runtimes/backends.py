@@ -229,6 +229,10 @@ def _convert_openvino(module, example_inputs, path: Path, precision: str, opts: 
 def _convert_litert(module, example_inputs, path: Path, precision: str, opts: Dict[str, Any]) -> None:
     with quiet(LITERT_QUIET):
         litert_torch = require("litert_torch", "tflite")
+        if opts["forms"]:  # exact forms XNNPACK runs fast and litert-torch keeps NHWC (model.litert_forms)
+            from dcnas_deploy.model.litert_forms import litert_form
+
+            module = litert_form(module)
         if opts["nhwc"]:
             module = litert_torch.to_channel_last_io(module, args=list(range(len(example_inputs))))
             example_inputs = tuple(t.permute(0, 2, 3, 1).contiguous() for t in example_inputs)
@@ -259,7 +263,7 @@ def _convert_torch(module, example_inputs, path: Path, precision: str, opts: Dic
 BACKENDS: Dict[str, Backend] = {b.name: b for b in [
     Backend("onnxruntime", ("fp32",), _convert_onnx, {"exporter": "legacy", "opset": None}),
     Backend("openvino", ("fp32", "fp16", "bf16"), _convert_openvino, {"frontend": "onnx"}),
-    Backend("litert", ("fp32",), _convert_litert, {"nhwc": False, "quant_config": None}),
+    Backend("litert", ("fp32",), _convert_litert, {"nhwc": False, "quant_config": None, "forms": True}),
     Backend("torch", ("fp32", "fp16", "bf16"), _convert_torch, {}),
 ]}
 """runtime name -> Backend that writes files for it (a row of runtimes.table each). Add a backend with one entry."""
