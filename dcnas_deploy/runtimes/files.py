@@ -245,6 +245,15 @@ class OpenVinoSession(Session):
             return "unknown"
         return value.get_type_name() if hasattr(value, "get_type_name") else str(value)
 
+    def kernels(self, layer_type: str = "Convolution") -> List[str]:
+        """Sorted distinct primitive types the plugin chose for `layer_type` layers, e.g. 'jit_avx2_I8'."""
+        found = set()
+        for op in self._compiled.get_runtime_model().get_ordered_ops():
+            rt = op.get_rt_info()
+            if "layerType" in rt and rt["layerType"].astype(str) == layer_type and "primitiveType" in rt:
+                found.add(rt["primitiveType"].astype(str))
+        return sorted(found)
+
     def _set(self, feeds: Mapping[str, Any]) -> None:
         np = _np()
         for i, spec in enumerate(self.inputs):
