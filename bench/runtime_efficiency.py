@@ -140,6 +140,7 @@ def measure_model(entry: Dict[str, Any], args, protocol, folder: Path, peak: flo
         ops[rt] = {"method": METHODS[rt], "ops": len(times), "sum_ms": round(total, 4),
                    "sum_vs_e2e": round(total / med[rt], 3),
                    "by_type_ms": {k: round(v, 4) for k, v in by_type(times).items()},
+                   "by_type_kernel_ms": {k: round(v, 4) for k, v in by_type(times, kernels=True).items()},
                    "top": [[o.name, o.op_type, round(o.ms, 4)] for o in sorted(times, key=lambda o: -o.ms)[:args.top]],
                    "profile_s": round(time.perf_counter() - t0, 2)}
     row["ops"] = ops

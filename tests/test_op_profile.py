@@ -125,3 +125,10 @@ def test_runtime_efficiency_quick_writes_json_and_png(tmp_path):
     assert set(row["ops"]) == {"onnxruntime", "openvino", "litert"} and summary["sgemm"]["peak_gflops"] > 0
     assert summary["host"]["cpu_name"] is not None or summary["host"]["machine"]
     assert (tmp_path / "runtime_efficiency.png").stat().st_size > 0 and (tmp_path / "runtime_efficiency.md").exists()
+
+
+def test_by_type_can_split_convolutions_by_kernel():
+    ops = [OpTime("1:DEPTHWISE_CONV_2D:a[7x7]", "DEPTHWISE_CONV_2D", 3.0),
+           OpTime("2:DEPTHWISE_CONV_2D:b[3x3]", "DEPTHWISE_CONV_2D", 1.0), OpTime("3:ADD:c", "ADD", 0.5)]
+    assert by_type(ops) == {"DEPTHWISE_CONV_2D": 4.0, "ADD": 0.5}
+    assert by_type(ops, kernels=True) == {"DEPTHWISE_CONV_2D[7x7]": 3.0, "DEPTHWISE_CONV_2D[3x3]": 1.0, "ADD": 0.5}

@@ -63,11 +63,13 @@ def op_profile(path: Union[str, Path], runtime: str, feeds: Optional[FeedsOrShap
     raise ConfigError(f"op_profile covers {list(PROFILED_RUNTIMES)}, not {runtime!r}")
 
 
-def by_type(ops: List[OpTime]) -> Dict[str, float]:
-    """Total ms per op type, largest first."""
+def by_type(ops: List[OpTime], kernels: bool = False) -> Dict[str, float]:
+    """Total ms per op type, largest first; `kernels`: convolutions split by the kernel their name ends with
+    (LiteRT's sliced ops are named '...[7x7]'), e.g. 'DEPTHWISE_CONV_2D[7x7]'."""
     totals: Dict[str, float] = defaultdict(float)
     for op in ops:
-        totals[op.op_type] += op.ms
+        kernel = op.name[op.name.rindex("["):] if kernels and op.name.endswith("]") and "[" in op.name else ""
+        totals[op.op_type + kernel] += op.ms
     return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
 
 
@@ -179,7 +181,10 @@ def _litert(path: Path, feeds: Optional[FeedsOrShapes], runs: int, warmup: int, 
             one = folder / f"op{k}.tflite"
             one.write_bytes(_one_op_model(fb, model, graph, op, is_constant))
             op_type = str(fb.opcode_to_name(model, op.opcodeIndex) or "?")
-            out_name = _tensor_name(graph.tensors[op.outputs[0]]) if len(op.outputs) else ""
+            out_name = _short_name(_tensor_name(graph.tensors[op.outputs[0]])) if len(op.outputs) else ""
+            if "CONV" in op_type and len(op.inputs) > 1 and op.inputs[1] >= 0:
+                shape = list(graph.tensors[op.inputs[1]].shape)  # OHWI / 1HWO filter: show its kernel
+                out_name += f"[{shape[1]}x{shape[2]}]" if len(shape) == 4 else ""
             session = LiteRtSession(one, opts)
             op_feeds = {}
             for spec in session.inputs:
@@ -228,6 +233,13 @@ def _one_op_model(fb: Any, model: Any, graph: Any, op: Any, is_constant: Any) ->
 def _tensor_name(tensor: Any) -> str:
     name = tensor.name
     return name.decode() if isinstance(name, bytes) else str(name or "")
+
+
+def _short_name(name: str) -> str:
+    """litert-torch's fused location names ('pkg.mod.SubNet/pkg.Sequential_decoder_s0/pkg.MobileBlock_1;;...;4')
+    cut to their first location's last two modules ('Sequential_decoder_s0/MobileBlock_1')."""
+    parts = [p.rsplit(".", 1)[-1] for p in name.split(";")[0].split("/") if p]
+    return "/".join(parts[-2:])
 
 
 def _scratch_dir() -> Path:
