@@ -183,8 +183,8 @@ def _litert(path: Path, feeds: Optional[FeedsOrShapes], runs: int, warmup: int, 
             op_type = str(fb.opcode_to_name(model, op.opcodeIndex) or "?")
             out_name = _short_name(_tensor_name(graph.tensors[op.outputs[0]])) if len(op.outputs) else ""
             if "CONV" in op_type and len(op.inputs) > 1 and op.inputs[1] >= 0:
-                shape = list(graph.tensors[op.inputs[1]].shape)  # OHWI / 1HWO filter: show its kernel
-                out_name += f"[{shape[1]}x{shape[2]}]" if len(shape) == 4 else ""
+                kshape = list(graph.tensors[op.inputs[1]].shape)  # OHWI / 1HWO filter: show its kernel
+                out_name += f"[{kshape[1]}x{kshape[2]}]" if len(kshape) == 4 else ""
             session = LiteRtSession(one, opts)
             op_feeds = {}
             for spec in session.inputs:
