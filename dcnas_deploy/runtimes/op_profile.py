@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Union
@@ -44,6 +45,15 @@ class OpTime(NamedTuple):
     ms: float
 
 
+class OpProfile(NamedTuple):
+    """`ops` of one profiled model and `run_ms`, the median wall time of the whole model measured alongside
+    (ORT, OpenVINO: the profiled runs themselves, profiler on; LiteRT: the whole file timed just before
+    slicing), so `total_ms(ops) / run_ms` compares times taken under the same load."""
+
+    ops: List[OpTime]
+    run_ms: float
+
+
 def op_profile(path: Union[str, Path], runtime: str, feeds: Optional[FeedsOrShapes] = None, runs: int = 20,
                threads: int = 1, options: Optional[Mapping[str, Any]] = None, warmup: int = 3) -> List[OpTime]:
     """Per-op median times (ms) of one model file in `runtime` over `runs` inferences after `warmup` ones.
@@ -51,6 +61,12 @@ def op_profile(path: Union[str, Path], runtime: str, feeds: Optional[FeedsOrShap
     `feeds` as for `files.make_feeds` (arrays, shapes, or None for random data of the model's shapes);
     `options`: further session options of the runtime (threads is set from `threads`). Ops in graph order.
     """
+    return profile_ops(path, runtime, feeds, runs, threads, options, warmup).ops
+
+
+def profile_ops(path: Union[str, Path], runtime: str, feeds: Optional[FeedsOrShapes] = None, runs: int = 20,
+                threads: int = 1, options: Optional[Mapping[str, Any]] = None, warmup: int = 3) -> OpProfile:
+    """`op_profile` with the whole model's median wall time measured alongside (see `OpProfile`)."""
     if runs < 1:
         raise ConfigError(f"op_profile needs runs >= 1, got {runs}")
     opts = dict(options or {}, threads=int(threads))
@@ -86,19 +102,22 @@ def _medians(times: Mapping[str, List[float]], types: Mapping[str, str]) -> List
 # ONNX Runtime
 # --------------------------------------------------------------------------------------------
 
-def _ort(path: Path, feeds: Optional[FeedsOrShapes], runs: int, warmup: int, opts: Dict[str, Any]) -> List[OpTime]:
+def _ort(path: Path, feeds: Optional[FeedsOrShapes], runs: int, warmup: int, opts: Dict[str, Any]) -> OpProfile:
     session = load_session(path, "onnxruntime", dict(opts, profile=True))
     assert isinstance(session, OnnxRuntimeSession)
     run = session.prepare(make_feeds(session.inputs, feeds))
+    walls = []
     for _ in range(warmup + runs):
+        t0 = time.perf_counter()
         run()
+        walls.append((time.perf_counter() - t0) * 1e3)
     trace = Path(session._sess.end_profiling())  # noqa: SLF001 - the session's own ORT object
     try:
         events = json.loads(trace.read_text())
     finally:
         trace.unlink(missing_ok=True)
         session.close()
-    return parse_ort_trace(events, skip=warmup)
+    return OpProfile(parse_ort_trace(events, skip=warmup), statistics.median(walls[warmup:]))
 
 
 def parse_ort_trace(events: List[Dict[str, Any]], skip: int = 0) -> List[OpTime]:
@@ -124,7 +143,7 @@ def parse_ort_trace(events: List[Dict[str, Any]], skip: int = 0) -> List[OpTime]
 # --------------------------------------------------------------------------------------------
 
 def _openvino(path: Path, feeds: Optional[FeedsOrShapes], runs: int, warmup: int, opts: Dict[str, Any]
-              ) -> List[OpTime]:
+              ) -> OpProfile:
     session = load_session(path, "openvino", dict(opts, profile=True))
     assert isinstance(session, OpenVinoSession)
     try:
@@ -134,8 +153,11 @@ def _openvino(path: Path, feeds: Optional[FeedsOrShapes], runs: int, warmup: int
             run()
         times: Dict[str, List[float]] = {}
         types: Dict[str, str] = {}
+        walls = []
         for _ in range(runs):
+            t0 = time.perf_counter()
             run()
+            walls.append((time.perf_counter() - t0) * 1e3)
             for info in request.profiling_info:
                 if "EXECUTED" not in str(info.status) or "NOT" in str(info.status):
                     continue
@@ -144,7 +166,7 @@ def _openvino(path: Path, feeds: Optional[FeedsOrShapes], runs: int, warmup: int
                 types[info.node_name] = str(info.node_type)
     finally:
         session.close()
-    return [op for op in _medians(times, types) if op.ms > 0]
+    return OpProfile([op for op in _medians(times, types) if op.ms > 0], statistics.median(walls))
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,7 +178,7 @@ def _flatbuffer_utils():
 
 
 def _litert(path: Path, feeds: Optional[FeedsOrShapes], runs: int, warmup: int, opts: Dict[str, Any]
-            ) -> List[OpTime]:
+            ) -> OpProfile:
     """Each operator of subgraph 0 as a one-op model, timed alone (median of `runs`) with the same options."""
     import numpy as np
 
@@ -173,6 +195,9 @@ def _litert(path: Path, feeds: Optional[FeedsOrShapes], runs: int, warmup: int, 
 
     protocol = Protocol(warmup_runs=warmup, warmup_s=0.0, timed_runs=runs, timed_s=0.0, max_runs=runs,
                         max_s=1e9, target_ci_pct=0.0)
+    whole = LiteRtSession(path, opts)
+    run_ms = measure(whole.prepare(make_feeds(whole.inputs, feeds)), protocol).median_ms
+    whole.close()
     rng = np.random.default_rng(0)
     out: List[OpTime] = []
     folder = _scratch_dir()
@@ -198,8 +223,7 @@ def _litert(path: Path, feeds: Optional[FeedsOrShapes], runs: int, warmup: int, 
             out.append(OpTime(f"{k}:{op_type}:{out_name}", op_type, timing.median_ms))
     finally:
         _remove_dir(folder)
-    del feeds  # the sliced ops take random data of their own input shapes
-    return out
+    return OpProfile(out, run_ms)  # the sliced ops took random data of their own input shapes
 
 
 def _one_op_model(fb: Any, model: Any, graph: Any, op: Any, is_constant: Any) -> bytes:
