@@ -205,7 +205,7 @@ def figure(summary: Dict[str, Any], path: Path) -> Path:
     from dcnas_deploy.figures import new_figure, save_png
 
     rows = summary["models"]
-    fig = new_figure((15, 0.28 * len(rows) + 2.5))
+    fig = new_figure((15, max(4.5, 0.28 * len(rows) + 2.5)))
     ax1, ax2, ax3 = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.2, 1.0, 1.2]})
     ys = list(range(len(rows)))
     h = 0.8 / len(RUNTIMES)
@@ -220,8 +220,13 @@ def figure(summary: Dict[str, Any], path: Path) -> Path:
     ax2.set_yticklabels([])
     ax1.axvline(1.0, color="black", lw=0.8)
     ax1.set_xscale("log")
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    ax1.xaxis.set_major_locator(FixedLocator([0.125, 0.25, 0.5, 1, 2, 4, 8]))
+    ax1.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax1.xaxis.set_minor_formatter(NullFormatter())
     ax1.set_xlabel("median ÷ eager torch (same rounds; lower is faster)")
-    ax1.legend(fontsize=7, loc="lower right")
+    ax1.legend(fontsize=7, loc="best")
     ax2.set_xlabel(f"achieved GFLOP/s, % of 1-thread sgemm ({summary['sgemm']['peak_gflops']:.0f} GFLOP/s)")
     pick = next((r for r in rows if r["ops"] and r["label"] == "depth-x8"), next((r for r in rows if r["ops"]), None))
     if pick is not None:
@@ -237,19 +242,19 @@ def figure(summary: Dict[str, Any], path: Path) -> Path:
         for j, rt in enumerate(rts):
             left = 0.0
             by = pick["ops"][rt]["by_type_ms"]
+            total = sum(by.values()) or 1.0
             for i, k in enumerate(types + ["other"]):
                 v = by.get(k, 0.0) if k != "other" else sum(v for t, v in by.items() if t not in types)
-                ax3.barh(j, v, left=left, color=palette(i % 20), label=k if j == 0 or k not in
-                         {t for r2 in rts[:j] for t in pick["ops"][r2]["by_type_ms"]} else None)
-                left += v
-            ax3.plot([pick["runtimes"][rt]["median_ms"]] * 2, [j - 0.4, j + 0.4], color="black", lw=1.5)
+                ax3.barh(j, 100.0 * v / total, left=left, color=palette(i % 20), label=k)
+                left += 100.0 * v / total
         ax3.set_yticks(range(len(rts)))
         ax3.set_yticklabels([LABELS[rt] for rt in rts])
         ax3.invert_yaxis()
-        ax3.set_xlabel(f"{pick['label']}: op time by type, ms (black: end-to-end median)")
+        ax3.set_xlim(0, 100)
+        ax3.set_xlabel(f"{pick['label']}: share of op time by op type, %")
         handles, labels = ax3.get_legend_handles_labels()
         seen = dict(zip(labels, handles))
-        ax3.legend(seen.values(), seen.keys(), fontsize=6, ncol=2, loc="lower right")
+        ax3.legend(seen.values(), seen.keys(), fontsize=6, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.18))
     host = summary["host"]
     fig.suptitle(f"{host['cpu_name']}, {summary['threads']} thread, {summary['date']}"
                  + (" — other jobs ran" if summary.get("load_note") else ""), fontsize=9)
