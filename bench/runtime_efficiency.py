@@ -157,9 +157,13 @@ def measure_model(entry: Dict[str, Any], args, protocol, folder: Path, peak: flo
 def markdown(summary: Dict[str, Any]) -> str:
     """Two tables: per model (median, × torch, × best, GFLOP/s, % sgemm per runtime), per runtime (medians)."""
     rows = summary["models"]
-    lines = [f"Host: {summary['host']['cpu_name']} ({summary['host']['cores']} usable cores), {summary['date']}, "
-             f"{summary['threads']} thread(s); sgemm peak {summary['sgemm']['peak_gflops']:.1f} GFLOP/s "
-             f"(start {summary['sgemm']['start']['gflops']:.1f}, end {summary['sgemm']['end']['gflops']:.1f})", "",
+    h = summary["host"]
+    lines = [f"Host: {h['cpu_name']} (vendor {h.get('cpu_vendor')}, family {h.get('cpu_family')} model "
+             f"{h.get('cpu_model')}, ISA {' '.join(h.get('isa') or [])}; {h['cores']} usable cores), "
+             f"{summary['date']}, {summary['threads']} thread(s); sgemm peak {summary['sgemm']['peak_gflops']:.1f} "
+             f"GFLOP/s (start {summary['sgemm']['start']['gflops']:.1f}, end {summary['sgemm']['end']['gflops']:.1f})"
+             + (f". Load: {summary['load_note']}" if summary.get("load_note") else ""),
+             "Versions: " + ", ".join(f"{k} {v}" for k, v in summary.get("versions", {}).items()), "",
              "| model | HR ×s | GMACs | " + " | ".join(f"{LABELS[rt]} ms (× torch)" for rt in RUNTIMES)
              + " | best | best GFLOP/s (% sgemm) |",
              "|---|---|---|" + "---|" * len(RUNTIMES) + "---|---|"]
@@ -277,6 +281,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--litert-ops", choices=("named", "all", "none"), default="named",
                     help="LiteRT op profiles (sliced one-op models, slowest): named models only, all, none")
     ap.add_argument("--only", nargs="*", help="measure only these labels (e.g. depth-x8 random-x4-0)")
+    ap.add_argument("--report", action="store_true",
+                    help="measure nothing: write the outputs from the models OUT/models already holds (a cut-short run)")
     ap.add_argument("--load-note", default="", help="what else ran on this machine (written into the outputs)")
     ap.add_argument("--quick", action="store_true", help="tiny smoke run: 1 random width-4 32×32 arch, short timing")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "runtime-efficiency")
@@ -295,11 +301,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.quick else Protocol(max_s=1.0, target_ci_pct=0.0)
     done_dir = args.out / "models"
     done_dir.mkdir(parents=True, exist_ok=True)
-    sg_start = sgemm_gflops(args.threads, protocol=sg_protocol)
-    print(f"sgemm, {args.threads} thread(s): {sg_start['gflops']:.1f} GFLOP/s (n={sg_start['n']})", flush=True)
     entries = model_list(args)
     if args.only:
         entries = [e for e in entries if e["label"] in set(args.only)]
+    if args.report:
+        entries = [e for e in entries if (done_dir / f"{e['label']}.json").exists()]
+        rates = [json.loads((done_dir / f"{e['label']}.json").read_text()).get("sgemm_gflops") for e in entries]
+        sg_start = {"gflops": max([r for r in rates if r] or [float("nan")]), "n": None,
+                    "how": "the measuring run's (start of run), read back"}
+    else:
+        sg_start = sgemm_gflops(args.threads, protocol=sg_protocol)
+    print(f"sgemm, {args.threads} thread(s): {sg_start['gflops']:.1f} GFLOP/s (n={sg_start['n']})", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for entry in entries:
@@ -316,7 +328,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             cells = "  ".join(f"{rt} {row['runtimes'][rt]['median_ms']:.2f} ms ({row['runtimes'][rt]['vs_torch']:.2f}×)"
                               for rt in RUNTIMES)
             print(f"{entry['label']}: {cells}  [{row['measured_s']} s]", flush=True)
-    sg_end = sgemm_gflops(args.threads, protocol=sg_protocol)
+    sg_end = sg_start if args.report else sgemm_gflops(args.threads, protocol=sg_protocol)
     peak = max(sg_start["gflops"], sg_end["gflops"])
     for r in rows:  # % of the run's peak (the larger of the two sgemm measurements)
         for v in r["runtimes"].values():
