@@ -325,7 +325,7 @@ def get_backend(name: str) -> Backend:
 _TORCH_TIME_OPTIONS = {"threads": 2, "device": "cpu", "precision": "fp32"}
 
 
-def _eager_runner(module: torch.nn.Module, example_inputs: ExampleInputs, options: Optional[Mapping[str, Any]]
+def eager_runner(module: torch.nn.Module, example_inputs: ExampleInputs, options: Optional[Mapping[str, Any]]
                   ) -> Tuple[Callable[[], object], Optional[Callable[[], None]]]:
     """(run once under inference_mode, sync) for an eager module with fixed threads, dtype and device."""
     opts: Dict[str, Any] = dict(_TORCH_TIME_OPTIONS)
@@ -355,7 +355,7 @@ def _eager_runner(module: torch.nn.Module, example_inputs: ExampleInputs, option
 def time_module(module: torch.nn.Module, example_inputs: ExampleInputs,
                 options: Optional[Mapping[str, Any]] = None, protocol: Protocol = Protocol()) -> Timing:
     """Time an eager module under inference_mode with fixed threads (cuda: synchronized), no file."""
-    run_once, sync = _eager_runner(module, example_inputs, options)
+    run_once, sync = eager_runner(module, example_inputs, options)
     return measure(run_once, protocol, sync=sync)
 
 
@@ -363,6 +363,6 @@ def time_modules_paired(module: torch.nn.Module, example_inputs: ExampleInputs, 
                         reference_inputs: ExampleInputs, options: Optional[Mapping[str, Any]] = None,
                         protocol: Protocol = Protocol()) -> PairedTiming:
     """Time an eager module in alternating turns with an eager reference module (same options)."""
-    run_once, sync = _eager_runner(module, example_inputs, options)
-    run_ref, _ = _eager_runner(reference, reference_inputs, options)
+    run_once, sync = eager_runner(module, example_inputs, options)
+    run_ref, _ = eager_runner(reference, reference_inputs, options)
     return measure_paired(run_once, run_ref, protocol, sync=sync)
