@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install clean bench
+.PHONY: demo test lint install clean bench qemu
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,7 +23,17 @@ lint: $(STAMP)
 	$(BIN)/python -m ruff check dcnas_deploy tests bench setup.py
 	$(BIN)/python -m mypy dcnas_deploy
 
-test: lint
+# qemu-user lets the tests run int8 files as an AVX2-only CPU (tests/test_export.py); installed from the OS
+# packages when missing, on x86_64, as root with apt-get; elsewhere that test skips and says why.
+qemu:
+	@command -v qemu-x86_64 >/dev/null 2>&1 || [ "$$(uname -m)" != x86_64 ] || \
+	if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing qemu-user (emulated-CPU int8 test)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user >/dev/null; } || \
+			echo "could not install qemu-user: the emulated int8 test skips"; \
+	else echo "qemu-x86_64 missing and cannot apt-get install qemu-user (not root/no apt): the emulated int8 test skips"; fi
+
+test: lint qemu
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -118,9 +118,13 @@ def test_shipped_luts_are_plausible():
 
 
 def _fake_measurements(monkeypatch, ratio: float) -> None:
-    """`lut check` measures every network at `ratio` × its prediction, without running anything."""
+    """`lut check` measures every network at `ratio` × its prediction, without running anything, and takes the
+    committed table as this host's (the check's arithmetic is under test here, not which host's table it checks:
+    tests/test_host_tables.py has that)."""
     from dcnas_deploy.lut.reference import HostSpeed, Reference
     from dcnas_deploy.lut.table import LUT
+
+    monkeypatch.setattr("dcnas_deploy.lut.host_tables.foreign_host", lambda lut, profile: None)
 
     lut = LUT.load(LUT_X4)
     monkeypatch.setattr("dcnas_deploy.runtimes.modules.measure_arch_paired",

@@ -186,3 +186,16 @@ def test_search_reprofiles_a_table_found_stale_after_the_search(lut_folder, tmp_
     assert "30.00× slower" in out and "no longer describes this host's speed" in out and "profiling this host first" in out
     assert len(calls) == 2 and calls[0] == flat and calls[1].parent.parent == lut_folder / "hosts"
     assert (tmp_path / "arch.yaml").is_file() and _digest(flat) == before
+
+
+def test_a_litert_table_of_the_graph_before_its_rewrites_is_another_hosts():
+    """LiteRT tables record the version of the op rewrites (model.litert_forms) their op models were converted with:
+    the committed cpu-tflite table timed the plain graph, so it is not reused for the rewritten one."""
+    from dcnas_deploy.runtimes.fingerprint import GRAPH_FORMS
+
+    fp = current_fingerprint(load_device("cpu-tflite"))
+    assert fp["graph_forms"] == GRAPH_FORMS["litert"]
+    assert current_fingerprint(load_device("cpu"))["graph_forms"] is None
+    committed = LUT.load(Path(__file__).resolve().parents[1] / "luts" / "cpu-tflite-c8-256x256-x8.yaml")
+    assert "graph_forms" in [m.field for m in committed.host_mismatches(fp) if m.hard]
+    assert host_tables.host_key({**fp, "graph_forms": None}) != host_tables.host_key(fp)

@@ -384,3 +384,29 @@ def test_paired_measurement_keeps_its_rounds_floor_on_slow_models():
     paired = measure_paired(lambda: _time.sleep(0.01), lambda: _time.sleep(0.002), proto)
     assert paired.rounds == 6 and paired.ratio_ci_pct is not None
     assert 2.0 < paired.ratio < 10.0
+
+
+def test_quiet_captures_native_output_and_shows_it_only_on_failure(capfd, monkeypatch):
+    """Writes to fds 1/2 (what C++ converters do) vanish under `quiet`, are replayed when it raises, and
+    DCNAS_VERBOSE=1 lets them through."""
+    import os
+
+    from dcnas_deploy.runtimes.backends import VERBOSE_ENV, quiet
+
+    monkeypatch.delenv(VERBOSE_ENV, raising=False)
+    with quiet():
+        os.write(2, b"native chatter\n")
+        print("python chatter")
+    out, err = capfd.readouterr()
+    assert "chatter" not in out + err
+    with pytest.raises(RuntimeError, match="boom"):
+        with quiet():
+            os.write(1, b"native clue\n")
+            print("python clue")
+            raise RuntimeError("boom")
+    out, err = capfd.readouterr()
+    assert "native clue" in err and "python clue" in err and "converter log" in err
+    monkeypatch.setenv(VERBOSE_ENV, "1")
+    with quiet():
+        os.write(2, b"verbose chatter\n")
+    assert "verbose chatter" in capfd.readouterr().err

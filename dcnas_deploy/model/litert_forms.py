@@ -9,7 +9,9 @@
   one conv output per output-row phase with reshapes and one CONCATENATION in NHWC, so the converter
   keeps NHWC end to end.
 
-Every form is the PyTorch op up to float summation order (max |diff| ~1e-6 at unit scale).
+Every form is the PyTorch op up to float summation order (max |diff| ~1e-6 at unit scale). LUTs record the forms'
+version (runtimes.fingerprint.GRAPH_FORMS): bump it when a form changes, so tables timed on the old graph are
+re-profiled instead of reused.
 """
 from __future__ import annotations
 

@@ -65,22 +65,67 @@ def _atomic_target(path: Path) -> Path:
     return path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
 
 
+VERBOSE_ENV = "DCNAS_VERBOSE"
+"""Set to 1 to let converters print their logs (by default they are captured and shown only when one fails)."""
+
+
+@contextlib.contextmanager
+def _captured_fds(python_log: io.StringIO) -> Iterator[None]:
+    """Send what native code writes to fds 1 and 2 into a file; replay it (after `python_log`) if the block raises."""
+    import ctypes
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryFile() as log:
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            if stream is not None:
+                with contextlib.suppress(Exception):
+                    stream.flush()
+        saved = [os.dup(1), os.dup(2)]
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        failed = False
+        try:
+            yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                ctypes.CDLL(None).fflush(None)  # C stdio buffers of the converter, before fds are restored
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            if failed:
+                log.seek(0)
+                text = (python_log.getvalue() + log.read().decode("utf-8", "replace")).strip()
+                if text:
+                    os.write(2, f"--- converter log ---\n{text}\n--- end of converter log ---\n".encode())
+
+
 @contextlib.contextmanager
 def quiet(env: Optional[Mapping[str, str]] = None) -> Iterator[None]:
     """Silence converters while they run: Python warnings, stdout/stderr chatter, root logging below ERROR.
 
+    What native code (TensorFlow's MLIR converter, ...) writes to the process's stdout/stderr is captured too
+    and printed on stderr only when the block raises; DCNAS_VERBOSE=1 turns all of this off.
     `env`: environment defaults the converter reads (e.g. TF_CPP_MIN_LOG_LEVEL), set only where unset and
     restored afterwards, so the caller's os.environ is left as it was.
     """
+    if os.environ.get(VERBOSE_ENV, "") not in ("", "0"):
+        yield
+        return
     root = logging.getLogger()
     level = root.level
     added = [k for k in (env or {}) if k not in os.environ]
     os.environ.update({k: str((env or {})[k]) for k in added})
     root.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings():
+        python_log = io.StringIO()
+        with warnings.catch_warnings(), _captured_fds(python_log):
             warnings.simplefilter("ignore")
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            with contextlib.redirect_stdout(python_log), contextlib.redirect_stderr(python_log):
                 yield
     finally:
         root.setLevel(level)
@@ -284,7 +329,7 @@ def get_backend(name: str) -> Backend:
 _TORCH_TIME_OPTIONS = {"threads": 2, "device": "cpu", "precision": "fp32"}
 
 
-def _eager_runner(module: torch.nn.Module, example_inputs: ExampleInputs, options: Optional[Mapping[str, Any]]
+def eager_runner(module: torch.nn.Module, example_inputs: ExampleInputs, options: Optional[Mapping[str, Any]]
                   ) -> Tuple[Callable[[], object], Optional[Callable[[], None]]]:
     """(run once under inference_mode, sync) for an eager module with fixed threads, dtype and device."""
     opts: Dict[str, Any] = dict(_TORCH_TIME_OPTIONS)
@@ -314,7 +359,7 @@ def _eager_runner(module: torch.nn.Module, example_inputs: ExampleInputs, option
 def time_module(module: torch.nn.Module, example_inputs: ExampleInputs,
                 options: Optional[Mapping[str, Any]] = None, protocol: Protocol = Protocol()) -> Timing:
     """Time an eager module under inference_mode with fixed threads (cuda: synchronized), no file."""
-    run_once, sync = _eager_runner(module, example_inputs, options)
+    run_once, sync = eager_runner(module, example_inputs, options)
     return measure(run_once, protocol, sync=sync)
 
 
@@ -322,6 +367,6 @@ def time_modules_paired(module: torch.nn.Module, example_inputs: ExampleInputs, 
                         reference_inputs: ExampleInputs, options: Optional[Mapping[str, Any]] = None,
                         protocol: Protocol = Protocol()) -> PairedTiming:
     """Time an eager module in alternating turns with an eager reference module (same options)."""
-    run_once, sync = _eager_runner(module, example_inputs, options)
-    run_ref, _ = _eager_runner(reference, reference_inputs, options)
+    run_once, sync = eager_runner(module, example_inputs, options)
+    run_ref, _ = eager_runner(reference, reference_inputs, options)
     return measure_paired(run_once, run_ref, protocol, sync=sync)

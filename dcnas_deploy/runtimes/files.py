@@ -6,9 +6,11 @@ keeps Python 3.8 syntax, imports nothing heavy at module top, and imports each r
 
 Runtimes and their options (every option has a deterministic default; unknown keys are errors):
 
-- ``onnxruntime``: threads, inter_threads, providers, graph_optimization
+- ``onnxruntime``: threads, inter_threads, providers, graph_optimization, profile (the node-time profiler on:
+  `runtimes.op_profile` reads it; off by default, it slows every run)
 - ``openvino``: threads, device (CPU/GPU/MYRIAD/NPU), precision (fp32/fp16/bf16/int8; the
-  INFERENCE_PRECISION_HINT is always set from it because some CPUs silently run bf16 otherwise)
+  INFERENCE_PRECISION_HINT is always set from it because some CPUs silently run bf16 otherwise),
+  profile (PERF_COUNT per-layer counters, read by `runtimes.op_profile`; off by default)
 - ``litert``: threads, xnnpack (True: default delegates incl. XNNPACK; False: builtin kernels only)
 - ``torch``: threads, device (cpu/cuda) -- a ``torch.export.save`` file (.pt2) or TorchScript (.pt)
 """
@@ -123,7 +125,7 @@ class OnnxRuntimeSession(Session):
 
     runtime = "onnxruntime"
     DEFAULTS = {"threads": DEFAULT_THREADS, "inter_threads": 1, "providers": ["CPUExecutionProvider"],
-                "graph_optimization": "all", "precision": None, "device": None}
+                "graph_optimization": "all", "precision": None, "device": None, "profile": False}
 
     def __init__(self, path: Path, options: Optional[Mapping[str, Any]] = None):
         ort = require("onnxruntime", "onnx")
@@ -140,6 +142,12 @@ class OnnxRuntimeSession(Session):
             raise ConfigError(f"onnxruntime graph_optimization must be one of {sorted(levels)}")
         so.graph_optimization_level = levels[opts["graph_optimization"]]
         so.log_severity_level = 3
+        if opts["profile"]:
+            import os
+            import tempfile
+
+            so.enable_profiling = True
+            so.profile_file_prefix = os.path.join(tempfile.gettempdir(), "dcnas-ort-profile-%d" % os.getpid())
         providers = list(opts["providers"])
         if opts["device"] and str(opts["device"]).lower().startswith("cuda"):
             providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -200,7 +208,8 @@ class OpenVinoSession(Session):
     """OpenVINO compiled model + one infer request; precision hint and threads always explicit."""
 
     runtime = "openvino"
-    DEFAULTS = {"threads": DEFAULT_THREADS, "device": "CPU", "precision": "fp32", "performance_hint": "LATENCY"}
+    DEFAULTS = {"threads": DEFAULT_THREADS, "device": "CPU", "precision": "fp32", "performance_hint": "LATENCY",
+                "profile": False}
 
     def __init__(self, path: Path, options: Optional[Mapping[str, Any]] = None):
         opts = _options(self.runtime, options, self.DEFAULTS)
@@ -224,6 +233,8 @@ class OpenVinoSession(Session):
             config["NUM_STREAMS"] = "1"
         if "PERFORMANCE_HINT" in supported and opts["performance_hint"]:
             config["PERFORMANCE_HINT"] = str(opts["performance_hint"])
+        if opts["profile"]:
+            config["PERF_COUNT"] = "YES"
         model = core.read_model(str(path))
         self._compiled = core.compile_model(model, device, config)
         self._request = self._compiled.create_infer_request()
@@ -244,6 +255,15 @@ class OpenVinoSession(Session):
         except Exception:
             return "unknown"
         return value.get_type_name() if hasattr(value, "get_type_name") else str(value)
+
+    def kernels(self, layer_type: str = "Convolution") -> List[str]:
+        """Sorted distinct primitive types the plugin chose for `layer_type` layers, e.g. 'jit_avx2_I8'."""
+        found = set()
+        for op in self._compiled.get_runtime_model().get_ordered_ops():
+            rt = op.get_rt_info()
+            if "layerType" in rt and rt["layerType"].astype(str) == layer_type and "primitiveType" in rt:
+                found.add(rt["primitiveType"].astype(str))
+        return sorted(found)
 
     def _set(self, feeds: Mapping[str, Any]) -> None:
         np = _np()

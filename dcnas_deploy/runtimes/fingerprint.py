@@ -25,8 +25,13 @@ ISA_FLAGS = (
 """CPU feature flags that select different kernels in the runtimes we measure."""
 
 HARD_FIELDS = ("machine", "cpu_vendor", "cpu_family", "cpu_model", "cpu_part", "isa", "runtime",
-               "runtime_version", "threads", "accelerator")
-"""A mismatch in any of these refuses reuse: another generation, kernel set, runtime or thread count."""
+               "runtime_version", "threads", "accelerator", "graph_forms")
+"""A mismatch in any of these refuses reuse: another generation, kernel set, runtime, thread count, or another form
+of the graph the runtime is given (GRAPH_FORMS)."""
+
+GRAPH_FORMS = {"litert": "litert-forms/1: 7x7 depthwise split in three, pixel shuffle by row phases"}
+"""Per runtime, the version of the exact op rewrites its converter applies (model.litert_forms for LiteRT): a table
+timed with other forms of the ops times another graph. Bump it when those forms change."""
 
 SOFT_FIELDS = ("cpu_name", "cpu_stepping", "cores", "caches", "governor")
 """Reported when they differ (e.g. a VM's reported cache size), not refused."""
@@ -214,4 +219,6 @@ def device_fingerprint(profile: Any, info: Mapping[str, Any]) -> Dict[str, Any]:
     if runtime_device.lower() != "cpu":
         accelerator = info.get("gpu") if runtime_device.lower().startswith("cuda") else runtime_device
     version = info.get("runtime_version") or (info.get("runtimes") or {}).get(profile.runtime)
-    return fingerprint(info, profile.runtime, version, getattr(profile, "threads", None), accelerator)
+    fp = fingerprint(info, profile.runtime, version, getattr(profile, "threads", None), accelerator)
+    fp["graph_forms"] = GRAPH_FORMS.get(profile.runtime)
+    return fp

@@ -317,3 +317,67 @@ def measure_paired(run_once: Callable[[], object], run_reference: Callable[[], o
     ci = median_ci_pct(sorted(ratios))
     return PairedTiming(Timing.from_samples(c_all), Timing.from_samples(r_all), statistics.median(ratios),
                         ci if math.isfinite(ci) else None, len(ratios))
+
+
+@dataclass(frozen=True)
+class InterleavedTiming:
+    """Several runners timed in interleaved rounds (A B C … A B C …): each one's summary and turn medians."""
+
+    timings: Dict[str, Timing]
+    turn_medians: Dict[str, List[float]]
+    """name -> the median of its turn in each round (round order)."""
+
+    @property
+    def rounds(self) -> int:
+        """Rounds run."""
+        return min((len(v) for v in self.turn_medians.values()), default=0)
+
+    def ratio(self, name: str, reference: str) -> float:
+        """Median over rounds of (`name`'s turn median ÷ `reference`'s in the same round)."""
+        a, b = self.turn_medians[name], self.turn_medians[reference]
+        return statistics.median(x / max(y, 1e-12) for x, y in zip(a, b))
+
+    def to_dict(self) -> Dict:
+        """Plain dict for files."""
+        return {"rounds": self.rounds, "timings": {k: t.to_dict() for k, t in self.timings.items()},
+                "turn_medians_ms": {k: [round(v, 6) for v in vs] for k, vs in self.turn_medians.items()}}
+
+
+def measure_interleaved(runners: Dict[str, Callable[[], object]], protocol: Protocol = Protocol(),
+                        syncs: Optional[Dict[str, Optional[Callable[[], None]]]] = None) -> InterleavedTiming:
+    """Time several runners in interleaved rounds: each round gives every runner one turn, in the given order.
+
+    The generalisation of `measure_paired` to N runners (e.g. one network in every runtime): a host that
+    runs slower for a while slows every runner of that round alike. Each turn lasts ≥ `turn_s` (its run count
+    fixed from the warm-up); stops after ≥ `rounds` rounds once every runner has its floors (`timed_runs`,
+    `timed_s` per runner), or at `max_s` per runner (never below the rounds floor).
+    """
+    if not runners:
+        raise ValueError("no runners to time")
+    if protocol.keep_freed_memory:
+        keep_freed_memory()
+    timed = {k: _runner(fn, (syncs or {}).get(k)) for k, fn in runners.items()}
+    samples: Dict[str, List[float]] = {k: [] for k in timed}
+    turns: Dict[str, List[float]] = {k: [] for k in timed}
+    with _GcOff():  # collected before the warm-up (see `measure`)
+        per_turn = {}
+        for k, fn in timed.items():
+            warm = _warm_up(fn, protocol)
+            typical = statistics.median(warm[len(warm) // 2:]) if warm else 0.0
+            per_turn[k] = max(1, int(math.ceil(protocol.turn_s * 1e3 / typical))) if typical > 0 else 1
+        start = time.perf_counter()
+        n_rounds = 0
+        while True:
+            for k, fn in timed.items():
+                turn = _turn(fn, per_turn[k])
+                samples[k].extend(turn)
+                turns[k].append(statistics.median(turn))
+            n_rounds += 1
+            elapsed = time.perf_counter() - start
+            if n_rounds < protocol.rounds:
+                continue
+            if elapsed >= len(timed) * protocol.max_s or min(len(s) for s in samples.values()) >= protocol.max_runs:
+                break
+            if min(len(s) for s in samples.values()) >= protocol.timed_runs and elapsed >= len(timed) * protocol.timed_s:
+                break
+    return InterleavedTiming({k: Timing.from_samples(s) for k, s in samples.items()}, turns)
