@@ -157,20 +157,19 @@ def _tflite_transposes(path) -> list:
     return [(o["inputs"][0] in ins, o["outputs"][0] in outs) for o in ops if o["op_name"] == "TRANSPOSE"]
 
 
-def test_litert_graph_has_no_transpose_inside(supernet, tmp_path):
-    """TFLite files of random archs: no TRANSPOSE with NHWC I/O, only at the inputs/outputs with NCHW I/O."""
+def test_litert_graph_has_no_transpose_inside(supernet, full_export, tmp_path):
+    """TFLite files of random archs: no TRANSPOSE with NHWC I/O (full_export's exported file), only at the
+    inputs/outputs with NCHW I/O."""
     pytest.importorskip("litert_torch")
     from dcnas_deploy.runtimes.backends import get_backend
 
-    for seed, nhwc in ((0, True), (1, False)):
-        dep = _deployable(supernet, seed)
-        graph = Deployable(dep.subnet, dep.norm, nhwc).eval()
-        path = get_backend("litert").convert(graph, graph.example_inputs(HR), tmp_path / f"a{seed}.tflite")
-        transposes = _tflite_transposes(path)
-        if nhwc:
-            assert transposes == [], (seed, transposes)
-        else:
-            assert transposes and all(at_in or at_out for at_in, at_out in transposes), (seed, transposes)
+    _, fp32, _ = full_export
+    exported = next(Path(r.path) for r in fp32.rows if r.format == "tflite")
+    assert _tflite_transposes(exported) == []
+    dep = _deployable(supernet, 1)
+    graph = Deployable(dep.subnet, dep.norm, False).eval()
+    transposes = _tflite_transposes(get_backend("litert").convert(graph, graph.example_inputs(HR), tmp_path / "a.tflite"))
+    assert transposes and all(at_in or at_out for at_in, at_out in transposes), transposes
 
 
 def test_litert_forms_failing_the_gate_fall_back_with_a_warning(supernet, export_data, tmp_path, monkeypatch):
@@ -640,7 +639,8 @@ def _fusions_arch(space, fusions: str, seed: int = 3):
 
 @pytest.mark.parametrize("fusions,formats,precisions", [
     ("target,none,target,none", "onnx,openvino,tflite", "fp32"),  # guide-blind: every guide stage dead
-    ("target,none,none,none", "onnx,openvino", "int8"),           # guide-blind, quantized from the fp32 graph
+    pytest.param("target,none,none,none", "onnx,openvino", "int8",  # guide-blind, quantized from the fp32 graph
+                 marks=pytest.mark.slow),
     ("guide,none,none,none", "onnx,openvino", "fp32"),            # target encoder dead (LR only through the LR-up)
     ("none,none,none,none", "onnx,openvino", "fp32"),             # bicubic only: no network at all
     ("none,none,none,sum", "onnx,openvino", "fp32"),              # minimal: one fusion at the deepest level

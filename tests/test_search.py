@@ -595,6 +595,8 @@ def test_search_and_demo_give_a_device_specific_supernet_its_own_devices_tau(tra
     monkeypatch.setattr(inputs_mod, "load_supernet_inputs", fake_inputs)
     monkeypatch.setattr("dcnas_deploy.search.run.search_architecture", fake_search)
     monkeypatch.setattr("dcnas_deploy.lut.table.LUT.batch_latency", lambda self, g, s=None: np.full(len(g), 4.0))
+    # the committed table as this host's: which host's table is found is tests/test_host_tables.py's subject
+    monkeypatch.setattr("dcnas_deploy.cli.search_cmds.host_lut", lambda *a, **k: LUT.load(lut))
     (tmp_path / "checkpoint.pt").write_bytes(b"")
     result = CliRunner().invoke(app, ["search", "--supernet", str(tmp_path), "--latency", "4ms", "--device", "cpu",
                                       "--no-verify", "-o", str(tmp_path / "a.yaml")])
