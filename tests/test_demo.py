@@ -32,8 +32,14 @@ def demo_run(tmp_path_factory):
     path = d / "tiny.yaml"
     path.write_text(yaml.safe_dump(preset))
     out = d / "run"
-    res = CliRunner().invoke(app, ["demo", "--preset", str(path), "--out", str(out), "--quick", "--calibrate", "3",
-                                     "--budget-percentile", "90"])  # quick timings are noisy: leave the closed loop room
+    args = ["demo", "--preset", str(path), "--out", str(out), "--quick", "--calibrate", "3",
+            "--budget-percentile", "90"]  # quick timings are noisy: leave the closed loop room
+    res = CliRunner().invoke(app, args)
+    if res.exit_code != 0 and "no candidate measured within budget" in res.output:
+        # this tiny search's candidates all sit within ~10 % of its budget, and a quick ~1 ms timing misses by that
+        # once in a few suites (seen 2026-12-07: 1.33 ms vs 1.22): the rerun resumes the demo (finished stages
+        # reused) and measures again; a second miss fails
+        res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     return out, res.output
 
