@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dcnas_deploy.lut.calibration import fit_affine, prediction_errors
-from dcnas_deploy.lut.profiler import record_normalised_ms
+from dcnas_deploy.lut.calibration import record_normalised_ms
 from dcnas_deploy.lut.table import LUT
 from dcnas_deploy.space import Arch
 

@@ -107,7 +107,7 @@ def time_variants(folder: Path, hr: int, formats: Sequence[str]) -> Dict[str, Tu
 
     from dcnas_deploy.export.converters import ConvertJob, backend_convert
     from dcnas_deploy.export.deployable import Deployable
-    from dcnas_deploy.runtimes.files import load_session, time_sessions_paired
+    from dcnas_deploy.runtimes.sessions import load_session, time_sessions_paired
 
     space, net, feeds, checks = _setup(hr, 1)
     dep = Deployable(net.materialize(space.sample(100)).eval())

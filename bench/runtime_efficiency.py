@@ -93,7 +93,7 @@ def network(entry: Dict[str, Any]) -> Tuple[Any, Tuple[Any, ...]]:
 def measure_model(entry: Dict[str, Any], args, protocol, folder: Path, peak: float) -> Dict[str, Any]:
     """Convert, time interleaved, op-profile one network; a JSON-ready dict."""
     from dcnas_deploy.runtimes.backends import eager_runner, get_backend
-    from dcnas_deploy.runtimes.files import load_session, make_feeds
+    from dcnas_deploy.runtimes.sessions import load_session, make_feeds
     from dcnas_deploy.runtimes.op_profile import METHODS, by_type, profile_ops, total_ms
     from dcnas_deploy.runtimes.protocol import measure_interleaved
 
@@ -291,7 +291,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         args.random, args.rounds, args.op_runs, args.litert_ops = min(args.random, 1), 3, 3, "all"
 
     from dcnas_deploy.fileio import atomic_write_text
-    from dcnas_deploy.runtimes.files import runtime_version
+    from dcnas_deploy.runtimes.sessions import runtime_version
     from dcnas_deploy.runtimes.fingerprint import local_cpu
     from dcnas_deploy.runtimes.op_profile import sgemm_gflops
     from dcnas_deploy.runtimes.protocol import QUICK, Protocol

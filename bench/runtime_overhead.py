@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dcnas_deploy.runtimes.backends import get_backend, time_module
-from dcnas_deploy.runtimes.files import load_session, make_feeds, openvino_core
+from dcnas_deploy.runtimes.sessions import load_session, make_feeds, openvino_core
 from dcnas_deploy.runtimes.protocol import Protocol, measure
 
 console = Console()

@@ -23,7 +23,7 @@ def _agent_side_modules(tmp_path) -> dict:
     code = ("import importlib, json, sys\n"
             f"for m in {AGENT_ENTRY_MODULES!r}:\n"
             "    importlib.import_module(m)\n"
-            "import dcnas_deploy.runtimes.files, dcnas_deploy.agent.bundle\n"
+            "import dcnas_deploy.runtimes.sessions, dcnas_deploy.agent.bundle\n"
             "print(json.dumps({m: getattr(sys.modules[m], '__file__', None) for m in sys.modules "
             "if m.startswith('dcnas_deploy')}))\n"
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
@@ -38,7 +38,7 @@ def _agent_side_modules(tmp_path) -> dict:
 
 def test_agent_imports_without_torch_typer_rich_yaml(tmp_path):
     modules = _agent_side_modules(tmp_path)
-    assert "dcnas_deploy.agent.worker" in modules and "dcnas_deploy.runtimes.files" in modules
+    assert "dcnas_deploy.agent.worker" in modules and "dcnas_deploy.runtimes.sessions" in modules
     proc = subprocess.run([sys.executable, "-m", "dcnas_deploy.agent", "--help"], capture_output=True, text=True,
                           env=blocked_env(tmp_path), cwd=str(tmp_path), timeout=60)
     assert proc.returncode == 0 and "--token-file" in proc.stdout, proc.stderr

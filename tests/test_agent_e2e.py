@@ -14,7 +14,7 @@ import pytest
 from dcnas_deploy.errors import ConfigError, DeviceError
 from dcnas_deploy.runtimes.connections import connect
 from dcnas_deploy.runtimes.devices import load_device, profile_from_dict
-from dcnas_deploy.runtimes.files import time_file
+from dcnas_deploy.runtimes.sessions import time_file
 from dcnas_deploy.runtimes.protocol import QUICK, Protocol
 from test_agent_support import REPO, agent, conv_model, dynamic_add_model  # noqa: F401 (fixture)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dcnas_deploy.data.degrade import add_noise, make_triple, resize_depth
+from dcnas_deploy.data.degrade import add_noise, make_triple
+from dcnas_deploy.data.resize import resize_depth
 from dcnas_deploy.data.holes import fill_holes, invalid_mask
 from dcnas_deploy.data.normalize import MinMax, minmax_of, norm_stats
 from dcnas_deploy.data.patches import random_patch

@@ -172,6 +172,26 @@ def test_litert_graph_has_no_transpose_inside(supernet, full_export, tmp_path):
     assert transposes and all(at_in or at_out for at_in, at_out in transposes), transposes
 
 
+def test_lut_times_the_exported_litert_form(tmp_path):
+    """The file a cpu-tflite LUT times for a 7×7 block is the exported form (three depthwise convs, none 7×7), and
+    its TRANSPOSEs only convert the op's NCHW input and output (two at most; the residual ADD may take the NCHW
+    input as is, so the output's TRANSPOSE can sit just before it)."""
+    pytest.importorskip("litert_torch")
+    from ai_edge_litert.interpreter import Interpreter
+
+    from dcnas_deploy.model.op_models import op_model
+    from dcnas_deploy.runtimes.devices import load_device
+    from dcnas_deploy.runtimes.modules import Measurer
+
+    op = next(o for o in SearchSpace(width=4, scale=8, hr_size=HR).unique_ops() if o.kind == "mbconv" and o.k == 7)
+    with Measurer(load_device("cpu-tflite"), workdir=tmp_path) as m:
+        path = m._files([op_model(op)])[0]
+        transposes = _tflite_transposes(path)
+        names = [o["op_name"] for o in Interpreter(model_path=str(path))._get_ops_details()]
+    assert names.count("DEPTHWISE_CONV_2D") == 3
+    assert len(transposes) <= 2 and any(at_in for at_in, _ in transposes), transposes
+
+
 def test_litert_forms_failing_the_gate_fall_back_with_a_warning(supernet, export_data, tmp_path, monkeypatch):
     """A TFLite file whose LiteRT forms miss the fp32 gate is redone with the ops as they are, with a warning."""
     pytest.importorskip("litert_torch")
@@ -401,6 +421,8 @@ def test_tflite_int8_and_fp16(supernet, export_data, tmp_path):
     by = {r.precision: r for r in report.rows[1:]}
     assert all(r.status == PASSED for r in by.values()), [(r.precision, r.error, r.failures) for r in by.values()]
     assert by["int8"].size_mb < 0.5 * by["fp32"].size_mb and by["fp16"].size_mb < 0.75 * by["fp32"].size_mb
+    assert "LiteRT forms failed" not in by["int8"].note  # quantized in its LiteRT forms, as the fp32 file
+    assert _tflite_transposes(by["int8"].path) == []
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from dcnas_deploy.lut import host_tables
 from dcnas_deploy.lut.profiler import current_fingerprint, profile_device
 from dcnas_deploy.lut.table import LUT, default_lut_path
 from dcnas_deploy.runtimes.devices import load_device
-from dcnas_deploy.runtimes.fingerprint import short_key
+from dcnas_deploy.runtimes.fingerprint import compare, short_key
 from dcnas_deploy.runtimes.protocol import QUICK
 from dcnas_deploy.space import SearchSpace
 
@@ -186,13 +186,16 @@ def test_search_reprofiles_a_table_found_stale_after_the_search(lut_folder, tmp_
 
 
 def test_a_litert_table_of_the_graph_before_its_rewrites_is_another_hosts():
-    """LiteRT tables record the version of the op rewrites (model.litert_forms) their op models were converted with:
-    the committed cpu-tflite table timed the plain graph, so it is not reused for the rewritten one."""
+    """LiteRT tables record the version of the op rewrites (model.litert_forms) their op models were converted with,
+    so a table timed on the plain graph (no `graph_forms`) is not reused for the rewritten one, nor the reverse."""
     from dcnas_deploy.runtimes.fingerprint import GRAPH_FORMS
 
     fp = current_fingerprint(load_device("cpu-tflite"))
     assert fp["graph_forms"] == GRAPH_FORMS["litert"]
     assert current_fingerprint(load_device("cpu"))["graph_forms"] is None
     committed = LUT.load(Path(__file__).resolve().parents[1] / "luts" / "cpu-tflite-c8-256x256-x8.yaml")
-    assert "graph_forms" in [m.field for m in committed.host_mismatches(fp) if m.hard]
+    assert committed.fingerprint["graph_forms"] == GRAPH_FORMS["litert"]  # re-made with the forms
+    plain = {**committed.fingerprint, "graph_forms": None}  # the table as it was before the rewrites
+    assert "graph_forms" in [m.field for m in compare(plain, fp) if m.hard]
+    assert "graph_forms" in [m.field for m in committed.host_mismatches({**fp, "graph_forms": None}) if m.hard]
     assert host_tables.host_key({**fp, "graph_forms": None}) != host_tables.host_key(fp)

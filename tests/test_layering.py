@@ -29,7 +29,7 @@ LAYERS: List[set] = [
     {"__main__"},
 ]
 SAME_LAYER = {("runtimes", "agent"), ("agent", "runtimes")}
-"""The one pair that shares a layer: the agent serves runtimes.files sessions; runtimes.agent_client speaks
+"""The one pair that shares a layer: the agent serves runtimes.sessions sessions; runtimes.agent_client speaks
 the agent's bundle format. Neither imports the other's torch side."""
 LAYER: Dict[str, int] = {unit: i for i, units in enumerate(LAYERS) for unit in units}
 
@@ -116,3 +116,81 @@ def test_quiet_restores_the_environment(monkeypatch):
         assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"
         assert os.environ["LITERT_TORCH_SHOW_PROGRESS"] == "y"  # the caller's setting wins
     assert "TF_CPP_MIN_LOG_LEVEL" not in os.environ and os.environ["LITERT_TORCH_SHOW_PROGRESS"] == "y"
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(REPO).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def _module_graph() -> Dict[str, set]:
+    """module -> the dcnas_deploy modules it imports (lazy imports too, not `if TYPE_CHECKING:` ones; `from pkg
+    import mod` counts mod)."""
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph: Dict[str, set] = {m: set() for m in modules}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(), str(path))
+        typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
+                       and ast.unparse(block.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+                       for stmt in block.body for n in ast.walk(stmt)}  # imports for annotations only
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "dcnas_deploy":
+                for alias in node.names:
+                    sub = f"{node.module}.{alias.name}"
+                    graph[name].add(sub if sub in modules else node.module)
+            elif isinstance(node, ast.Import):
+                graph[name].update(a.name for a in node.names if a.name in modules)
+        graph[name].discard(name)
+    return graph
+
+
+def _cycles(graph: Dict[str, set]) -> List[List[str]]:
+    """Strongly connected components with more than one module (Tarjan, iterative)."""
+    index: Dict[str, int] = {}
+    low: Dict[str, int] = {}
+    stack: List[str] = []
+    on_stack: set = set()
+    out: List[List[str]] = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is None:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    comp = []
+                    while True:
+                        top = stack.pop()
+                        on_stack.discard(top)
+                        comp.append(top)
+                        if top == node:
+                            break
+                    if len(comp) > 1:
+                        out.append(sorted(comp))
+            elif child not in graph:
+                continue
+            elif child not in index:
+                index[child] = low[child] = len(index)
+                stack.append(child)
+                on_stack.add(child)
+                work.append((child, iter(sorted(graph[child]))))
+            elif child in on_stack:
+                low[node] = min(low[node], index[child])
+    return out
+
+
+def test_no_import_cycle_between_modules():
+    """No two modules import each other, directly or around a loop, not even lazily inside functions."""
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]  # the check can fail
+    assert _cycles(_module_graph()) == []

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from dcnas_deploy.runtimes.backends import get_backend
-from dcnas_deploy.runtimes.files import load_session, time_session
+from dcnas_deploy.runtimes.sessions import load_session, time_session
 from dcnas_deploy.runtimes.op_profile import (OpTime, by_type, op_profile, parse_ort_trace, profile_ops, sgemm_gflops,
                                               total_ms)
 from dcnas_deploy.runtimes.protocol import QUICK, Protocol, measure_interleaved

@@ -13,7 +13,7 @@ from dcnas_deploy.errors import ConfigError, DeviceError, MissingDependencyError
 from dcnas_deploy.runtimes.backends import BACKENDS, get_backend, input_names, time_module
 from dcnas_deploy.runtimes.connections import LocalConnection, check_reachable, connect
 from dcnas_deploy.runtimes.devices import known_devices, list_devices, load_device, profile_from_dict
-from dcnas_deploy.runtimes.files import load_session, make_feeds, time_file
+from dcnas_deploy.runtimes.sessions import load_session, make_feeds, time_file
 from dcnas_deploy.runtimes.protocol import QUICK, Protocol, Timing
 
 REPO = Path(__file__).resolve().parents[1]

@@ -206,7 +206,9 @@ def test_impossible_budget_is_an_error_naming_the_cheapest_real_network(torch_lu
         return build_constraints(SPACE, params=budget)
 
     tables = constraints("1")[0].tables
-    real, bicubic = float(tables.batch(smallest_networks()).min()), float(tables.batch(smallest_networks(True))[0])
+    small = smallest_networks()
+    real = float(tables.batch(small[Feasibility(SPACE, []).candidates(small)]).min())
+    bicubic = float(tables.batch(smallest_networks(True))[0])
     assert 0 <= bicubic <= real
     # latency: no network runs faster than the LR-up alone (the floor), so a budget under it is impossible;
     # params: the bicubic-only output has none, so a budget between it and the smallest network leaves only it
@@ -228,10 +230,39 @@ def test_budget_only_the_smallest_networks_meet_is_found():
     from dcnas_deploy.search.constraints import smallest_networks
 
     params = SPACE.cost_tables(lambda op: op.params)
-    tiny = float(params.batch(smallest_networks()).min())
+    small = smallest_networks()
+    tiny = float(params.batch(small[Feasibility(SPACE, []).candidates(small)]).min())
     feas = Feasibility(SPACE, build_constraints(SPACE, params=str(tiny)))
     got = feas.sample(5, np.random.default_rng(0))
     assert len(got) >= 1 and (params.batch(got) <= tiny).all()
+
+
+def test_guide_blind_networks_are_candidates_only_when_asked_for(tmp_path):
+    """A guided search refuses networks no fusion of which reads the guide (single-image SR), unless allowed; a
+    budget only they meet names the option; the smallest guided networks are still found."""
+    from dcnas_deploy.search.constraints import guide_blind, smallest_networks, target_blind
+
+    params = SPACE.cost_tables(lambda op: op.params)
+    genomes = SPACE.sample_genomes(3000, seed=1)
+    assert guide_blind(genomes).any() and (~guide_blind(genomes)).any()
+    live = SearchSpace.liveness(genomes)
+    assert (guide_blind(genomes) == ~live.guide.any(axis=1)).all()
+    small = smallest_networks()
+    blind = small[guide_blind(small)]
+    assert len(blind) and not target_blind(blind).any()  # `target` fusions only: a real, single-image network
+    below = float(params.batch(small[~guide_blind(small)]).min())
+    budget = (float(params.batch(blind).min()) + below) / 2
+    assert float(params.batch(blind).min()) < below  # the budget leaves guide-blind networks only
+    cons = build_constraints(SPACE, params=str(budget))
+    with pytest.raises(ConfigError, match="ignores the guide unless --allow-guide-blind"):
+        Feasibility(SPACE, cons).sample(1, np.random.default_rng(0))
+    allowed = Feasibility(SPACE, cons, allow_guide_blind=True).sample(3, np.random.default_rng(0))
+    assert guide_blind(allowed).all() and (params.batch(allowed) <= budget).all()
+    free = Feasibility(SPACE, build_constraints(SPACE, params="1G"))
+    assert not guide_blind(free.sample(200, np.random.default_rng(0))).any()
+    out = search_architecture(SPACE, cons, size_blind_fitness, tmp_path / "arch.yaml", SETTINGS, "evolution",
+                              verify=False, allow_guide_blind=True)
+    assert "ignores its guide" in out.arch.meta["search"]["guide_blind"]
 
 
 # ---- the closed loop on a different or busier host ------------------------------------------------

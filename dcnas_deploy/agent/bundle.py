@@ -345,7 +345,7 @@ def _write(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, max_bytes: in
 
 
 def feeds_for(model: StoredModel) -> Any:
-    """FeedsOrShapes for runtimes.files.time_file: shapes as tuples, arrays loaded (None when no specs)."""
+    """FeedsOrShapes for runtimes.sessions.time_file: shapes as tuples, arrays loaded (None when no specs)."""
     if not model.inputs:
         return None
 

@@ -14,7 +14,7 @@ def _onnxruntime_devices() -> List[str]:
 
 
 def _openvino_devices() -> List[str]:
-    from dcnas_deploy.runtimes.files import openvino_core
+    from dcnas_deploy.runtimes.sessions import openvino_core
 
     _, core = openvino_core()
     out = []
@@ -27,7 +27,7 @@ def _openvino_devices() -> List[str]:
 
 
 def _litert_devices() -> List[str]:
-    from dcnas_deploy.runtimes.files import _litert_interpreter_module
+    from dcnas_deploy.runtimes.sessions import _litert_interpreter_module
 
     _litert_interpreter_module()
     return ["CPU (XNNPACK or builtin kernels)"]
@@ -43,7 +43,7 @@ DEVICE_PROBES: Dict[str, Callable[[], List[str]]] = {
 
 def runtime_facts(runtime: str) -> Dict[str, Any]:
     """Version and devices of one runtime; `available: False` with the reason when it cannot load."""
-    from dcnas_deploy.runtimes.files import runtime_version
+    from dcnas_deploy.runtimes.sessions import runtime_version
 
     try:
         devices = DEVICE_PROBES[runtime]()

@@ -1,7 +1,7 @@
 """The agent's measuring child process: reads jobs as JSON lines, times files, answers JSON lines.
 
 Started by runner.WorkerProcess (``main()``). Its only measuring code is
-`dcnas_deploy.runtimes.files.time_file` (the one way to time a file). It lives in its own process
+`dcnas_deploy.runtimes.sessions.time_file` (the one way to time a file). It lives in its own process
 so the server can kill it when a runtime hangs.
 
 Protocol (one JSON object per line):
@@ -28,7 +28,7 @@ def run_job(job: Dict[str, Any], out: IO[str]) -> None:
     """Time every model of one job, answering after each one."""
     from dcnas_deploy.agent.bundle import StoredModel, feeds_for
     from dcnas_deploy.errors import ConfigError
-    from dcnas_deploy.runtimes.files import time_file
+    from dcnas_deploy.runtimes.sessions import time_file
     from dcnas_deploy.runtimes.protocol import Protocol
 
     try:

@@ -48,6 +48,8 @@ def search(supernet: Optional[Path] = typer.Option(None, "--supernet", help="Run
            allow_bicubic: bool = typer.Option(False, "--allow-bicubic", help="Let the bicubic-only output (no "
                                               "network, all fusions none) and target-blind networks (no fusion "
                                               "reads the target) be candidates."),
+           allow_guide_blind: bool = typer.Option(False, "--allow-guide-blind", help="Let networks that ignore the "
+                                                  "guide (no fusion reads it: single-image SR) be candidates."),
            ) -> None:
     """Find the best architecture under latency/params/MACs budgets; verified on the device."""
     from dcnas_deploy.space import parse_hw
@@ -114,10 +116,12 @@ def search(supernet: Optional[Path] = typer.Option(None, "--supernet", help="Run
         constraints = build_constraints(deploy, latency, device, params, macs, luts=luts)
         for c in constraints:
             console.print(f"budget: {c.name} ≤ {c.format(c.budget)}")
+        if allow_guide_blind and attempt == 1:
+            console.print("candidates include guide-blind networks (--allow-guide-blind)")
         try:
             outcome = _search_with_progress(deploy, constraints, inputs, out, settings, strategy, seed, verify,
                                             verify_max, protocol, _sources(supernet, predictor, strategy),
-                                            strict_raw, allow_bicubic)
+                                            strict_raw, allow_bicubic, allow_guide_blind)
             break
         except StaleTable as exc:
             # e.g. a table profiled while the machine was busy, checked once it is quiet: measure it again (the
@@ -135,12 +139,14 @@ def search(supernet: Optional[Path] = typer.Option(None, "--supernet", help="Run
     meta = outcome.arch.meta["search"]
     console.print(f"[b]chose[/] {out}: val RMSE {meta['val_rmse']:.4g}; "
                   + ", ".join(f"{k} {v['predicted']:.4g}" for k, v in meta["constraints"].items()))
+    if "guide_blind" in meta:
+        console.print("[yellow]note:[/] the chosen network ignores its guide (--allow-guide-blind)", highlight=False)
     console.print("wrote " + ", ".join(str(p) for p in outcome.files.values() if p.exists()))
 
 
 def _search_with_progress(deploy: SearchSpace, constraints, inputs, out: Path, settings, strategy: str, seed: int,
                           verify: bool, verify_max: int, protocol: Protocol, sources: dict, strict_raw: bool,
-                          allow_bicubic: bool):
+                          allow_bicubic: bool, allow_guide_blind: bool = False):
     """search_architecture with a progress bar (best fitness so far, ETA) and notes printed as they come."""
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
@@ -159,6 +165,7 @@ def _search_with_progress(deploy: SearchSpace, constraints, inputs, out: Path, s
                                    inputs.scorer_for(constraints), seed, verify, verify_max, protocol, sources,
                                    on_iteration=on_iteration, on_verify=None, fitness_key=inputs.fitness_key,
                                    strict_raw=strict_raw, allow_bicubic=allow_bicubic,
+                                   allow_guide_blind=allow_guide_blind,
                                    on_note=lambda line: console.print(f"[yellow]note:[/] {line}", highlight=False))
 
 

@@ -17,7 +17,7 @@ from dcnas_deploy.data.real_lr import DEFAULT_MODE, check_real_lr
 from dcnas_deploy.data.resize import pil_bicubic
 from dcnas_deploy.data.metrics import METRICS, compute_metrics
 from dcnas_deploy.data.protocols import EvalProtocol
-from dcnas_deploy.data.registry import Dataset
+from dcnas_deploy.data.registry import Dataset, base_dataset
 
 
 @dataclass
@@ -115,13 +115,6 @@ def load_results(json_path: os.PathLike | str) -> List[EvaluationResult]:
 def slug(text: str) -> str:
     """A file-name-safe version of a model spec or sample name."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "item"
-
-
-def base_dataset(dataset: Dataset) -> Dataset:
-    """The dataset under any Subset/cache wrappers (where loader-specific attributes live)."""
-    while hasattr(dataset, "base"):
-        dataset = dataset.base
-    return dataset
 
 
 def _caption(metrics: Dict[str, float], unit: str) -> str:

@@ -33,7 +33,7 @@ def check_real_lr(dataset: Optional["Dataset"], scale: int, mode: str, any_scale
         raise ConfigError(f"unknown real-LR convention {mode!r}; use one of {', '.join(MODES)}")
     if dataset is None:
         return
-    from dcnas_deploy.data.evaluation import base_dataset
+    from dcnas_deploy.data.registry import base_dataset
 
     check_scale = getattr(base_dataset(dataset), "check_scale", None)
     if check_scale is not None:  # the files fix the ratio: the RGB-D-D conventions below do not apply
@@ -49,8 +49,7 @@ def check_real_lr(dataset: Optional["Dataset"], scale: int, mode: str, any_scale
 def real_lr_inputs(capture: np.ndarray, guide: np.ndarray, scale: int, hr_hw: Tuple[int, int],
                    mode: str) -> Tuple[np.ndarray, np.ndarray]:
     """(lr, guide) fed to an upsampler for a real capture under `mode` (the guide is HR-sized on input)."""
-    from dcnas_deploy.data.degrade import resize_depth
-    from dcnas_deploy.data.resize import pil_bicubic
+    from dcnas_deploy.data.resize import pil_bicubic, resize_depth
 
     h, w = hr_hw[0] // scale, hr_hw[1] // scale
     if mode == "resize-first":

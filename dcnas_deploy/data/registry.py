@@ -241,3 +241,10 @@ def reject_unknown(prefix: str, kw: dict, allowed: Sequence[str] = ()) -> None:
     unknown = sorted(set(kw) - set(allowed))
     if unknown:
         raise ConfigError(f"dataset '{prefix}' takes no option(s) {unknown}; it takes: {sorted(allowed) or 'none'}")
+
+
+def base_dataset(dataset: Dataset) -> Dataset:
+    """The dataset under any Subset/cache wrappers (where loader-specific attributes live)."""
+    while hasattr(dataset, "base"):
+        dataset = dataset.base
+    return dataset

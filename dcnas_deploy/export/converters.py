@@ -261,7 +261,7 @@ def openvino_int8(job: ConvertJob, precision: str) -> None:
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
-    from dcnas_deploy.runtimes.files import openvino_core
+    from dcnas_deploy.runtimes.sessions import openvino_core
 
     ov, core = openvino_core()
     tmp, tmp_q = _scratch(job.path, "fp32"), _scratch(job.path, "int8")
@@ -332,7 +332,7 @@ def _normalised_body_inputs(job: ConvertJob) -> List[Tuple[torch.Tensor, torch.T
 
 
 def tflite_int8(job: ConvertJob, precision: str) -> None:
-    """PT2E static int8 of the SubNet (calibrated on real crops), wrapped, converted by litert-torch."""
+    """PT2E static int8 of the SubNet in its LiteRT forms (calibrated on real crops), wrapped, converted by litert-torch."""
     job.require_calibration()
     with quiet(LITERT_QUIET):  # importing TensorFlow/torchao prints C++ and loader logs
         require("litert_torch", "tflite")
@@ -344,7 +344,12 @@ def tflite_int8(job: ConvertJob, precision: str) -> None:
     body_inputs = _normalised_body_inputs(job)
     quantizer = pq.PT2EQuantizer().set_global(pq.get_symmetric_quantization_config(is_per_channel=True))
     with quiet(LITERT_QUIET), torch.no_grad():
-        body = torch.export.export(job.module.subnet.eval(), body_inputs[0]).module()
+        subnet = job.module.subnet.eval()
+        if not job.plain_forms:  # the fp32 file's LiteRT forms, quantized as they will run
+            from dcnas_deploy.model.litert_forms import litert_form
+
+            subnet = litert_form(subnet)
+        body = torch.export.export(subnet, body_inputs[0]).module()
         body = prepare_pt2e(body, quantizer)
         for args in body_inputs:
             body(*args)

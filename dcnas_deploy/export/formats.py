@@ -1,6 +1,6 @@
 """The ONE table of export formats (Ultralytics style): it drives export, the status table and file loading.
 
-Each row: name, file suffix, the runtime that loads it (`runtimes.files.load_session`), how it converts
+Each row: name, file suffix, the runtime that loads it (`runtimes.sessions.load_session`), how it converts
 per precision (`converters.CONVERTERS`), precisions it cannot do here (with the reason), and the
 runtime options its accuracy check and latency use.
 """
@@ -13,14 +13,16 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from dcnas_deploy.errors import ConfigError
 from dcnas_deploy.runtimes.table import RUNTIMES
 
-PRECISIONS = ("fp32", "fp16", "int8")
+FILE_PRECISIONS = ("fp32", "fp16", "int8")
+"""What an exported file's weights/activations are stored as (`export --precision`); sessions compute in
+runtimes.sessions.COMPUTE_PRECISIONS."""
 
 
 def _ov_check_precision(precision: str) -> Tuple[str, str]:
     """(OpenVINO runtime precision for the local check, note): fp16 inference only where the CPU has FP16."""
     if precision != "fp16":
         return precision, ""
-    from dcnas_deploy.runtimes.files import openvino_core
+    from dcnas_deploy.runtimes.sessions import openvino_core
 
     _, core = openvino_core()
     try:
@@ -56,7 +58,7 @@ class ExportFormat:
     @property
     def precisions(self) -> Tuple[str, ...]:
         """Precisions this format exports here."""
-        return tuple(p for p in PRECISIONS if p not in self.unsupported)
+        return tuple(p for p in FILE_PRECISIONS if p not in self.unsupported)
 
     def converter(self, precision: str):
         """The converter for `precision` (ConfigError naming the reason if unsupported)."""
@@ -83,8 +85,8 @@ class ExportFormat:
         return opts, note
 
     def load(self, path, precision: str = "fp32", threads: int = 2):
-        """(Session, note): the file loaded in this format's runtime (`runtimes.files.load_session`)."""
-        from dcnas_deploy.runtimes.files import load_session
+        """(Session, note): the file loaded in this format's runtime (`runtimes.sessions.load_session`)."""
+        from dcnas_deploy.runtimes.sessions import load_session
 
         opts, note = self.runtime_options(precision, threads)
         return load_session(path, self.runtime, opts), note
@@ -117,14 +119,14 @@ def parse_targets(target: str) -> List[ExportFormat]:
 
 
 def parse_precisions(precision: str) -> List[str]:
-    """'fp32', 'fp32,int8' or 'all' -> precisions in PRECISIONS order."""
+    """'fp32', 'fp32,int8' or 'all' -> precisions in FILE_PRECISIONS order."""
     names = [p.strip().lower() for p in str(precision).split(",") if p.strip()]
     if "all" in names:
-        return list(PRECISIONS)
-    bad = [p for p in names if p not in PRECISIONS]
+        return list(FILE_PRECISIONS)
+    bad = [p for p in names if p not in FILE_PRECISIONS]
     if bad or not names:
-        raise ConfigError(f"unknown precision(s) {bad or precision!r}; use {', '.join(PRECISIONS)} or all")
-    return [p for p in PRECISIONS if p in names]
+        raise ConfigError(f"unknown precision(s) {bad or precision!r}; use {', '.join(FILE_PRECISIONS)} or all")
+    return [p for p in FILE_PRECISIONS if p in names]
 
 
 def format_for_file(path) -> ExportFormat:

@@ -1,6 +1,6 @@
 """Upsamplers from model files, so `evaluate` and `upsample` accept them (`upsamplers.register_file_loader`).
 
-- `.onnx`, `.xml`, `.tflite`: an exported graph, loaded with `runtimes.files.load_session` in the runtime
+- `.onnx`, `.xml`, `.tflite`: an exported graph, loaded with `runtimes.sessions.load_session` in the runtime
   of its row in the format table. Layout, scale and normalisation come from its metadata (sidecar or
   embedded), else from its input shapes.
 - `.pt`: a training checkpoint (`model.checkpoint.save_model`), run in PyTorch through the same
@@ -178,7 +178,7 @@ class CheckpointUpsampler(BaseUpsampler):
     def __init__(self, path, scale: int, threads: int = 2, norm: str = ""):
         from dcnas_deploy.export.deployable import deployable_from_checkpoint
         from dcnas_deploy.pretrained import model_label, scale_hint
-        from dcnas_deploy.runtimes.files import set_torch_threads
+        from dcnas_deploy.runtimes.sessions import set_torch_threads
 
         super().__init__(scale)
         self.path = Path(path)

@@ -72,7 +72,7 @@ def _read_onnx(path: Path) -> Optional[str]:
 
 
 def _embed_openvino(path: Path, text: str) -> None:
-    from dcnas_deploy.runtimes.files import openvino_core
+    from dcnas_deploy.runtimes.sessions import openvino_core
 
     ov, core = openvino_core()
     model = core.read_model(str(path))
@@ -92,7 +92,7 @@ def _embed_openvino(path: Path, text: str) -> None:
 
 
 def _read_openvino(path: Path) -> Optional[str]:
-    from dcnas_deploy.runtimes.files import openvino_core
+    from dcnas_deploy.runtimes.sessions import openvino_core
 
     _, core = openvino_core()
     model = core.read_model(str(path))

@@ -1,7 +1,7 @@
 """Export a trained model to every requested (format, precision), check each file, and report one table.
 
 Per row, in its own try/except: convert (formats.FORMATS → converters) → embed metadata + sidecar →
-reload in its runtime (`runtimes.files.load_session`) → run the real check images → compare with PyTorch
+reload in its runtime (`runtimes.sessions.load_session`) → run the real check images → compare with PyTorch
 and the ground truth (accuracy.compare) → gates → median latency in the local runtime. A failing row
 never stops the others; the report says whether every requested check passed.
 `export_status.json` is marked in progress before any file changes and rewritten after each file settles,
@@ -24,7 +24,7 @@ from dcnas_deploy.errors import ConfigError, warn
 from dcnas_deploy.export.accuracy import Gates, compare
 from dcnas_deploy.export.artefacts import discard, promote, staged_path
 from dcnas_deploy.export.deployable import Deployable
-from dcnas_deploy.export.formats import PRECISIONS, ExportFormat
+from dcnas_deploy.export.formats import FILE_PRECISIONS, ExportFormat
 from dcnas_deploy.export.samples import ExportData, graph_inputs, graph_output_to_image, load_export_data
 from dcnas_deploy.export.status import (COMPLETE, EXPORT_FAILED, FAILED_CHECK, IN_PROGRESS, PASSED, REFERENCE,
                                         STATUS_FILE, UNSUPPORTED, StatusRow, file_sha256, merge_rows, read_status)
@@ -162,7 +162,7 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
     from dcnas_deploy.export.converters import ConvertJob, int8_host_note, quantization_metadata
     from dcnas_deploy.export.metadata import build_metadata, embed, write_sidecar
     from dcnas_deploy.runtimes.backends import time_module
-    from dcnas_deploy.runtimes.files import time_session
+    from dcnas_deploy.runtimes.sessions import time_session
     from dcnas_deploy.runtimes.host import host_info
 
     step = progress or (lambda _msg: None)
@@ -170,9 +170,9 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
     space = module.subnet.space
     hr = space.check_hr(settings.hr_size or space.hr_size)
     scale, bands = int(space.scale), int(space.target_channels)
-    bad = [p for p in settings.precisions if p not in PRECISIONS]
+    bad = [p for p in settings.precisions if p not in FILE_PRECISIONS]
     if bad:
-        raise ConfigError(f"unknown precision(s) {bad}; known: {list(PRECISIONS)}")
+        raise ConfigError(f"unknown precision(s) {bad}; known: {list(FILE_PRECISIONS)}")
     out_dir = Path(settings.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sha256 = file_sha256(source) if source and Path(source).is_file() else ""
@@ -303,8 +303,8 @@ def export_rows(module: Deployable, meta: Dict[str, Any], settings: ExportSettin
 
 def _plain_retry(row: StatusRow, fmt: ExportFormat, graph: Deployable) -> bool:
     """Whether a TFLite row that failed its check had ops in LiteRT forms, so it is redone with them as they are."""
-    return (row.status == FAILED_CHECK and fmt.name == "tflite" and row.precision != "int8"
-            and not row.error and bool(litert_rewrites(graph)))
+    return (row.status == FAILED_CHECK and fmt.name == "tflite" and not row.error
+            and bool(litert_rewrites(graph)))
 
 
 def _now() -> str:

@@ -3,7 +3,7 @@
 An exported graph has one HR size (H×W). Each dataset image is brought to it like this:
 - larger than H×W: cropped (check images: centre crop; calibration: random crops, seeded);
 - smaller in either dimension: first upscaled with PIL bicubic, aspect kept, just enough to cover
-  H×W (guide channel-wise, depth by `degrade.resize_depth`, which keeps holes as holes), then cropped.
+  H×W (guide channel-wise, depth by `resize.resize_depth`, which keeps holes as holes), then cropped.
 Then the published degradation (`degrade.make_triple`: bicubic HR→LR) makes the LR, and LR holes are
 filled the way every upsampler does (`holes.fill_holes`). Real LR captures are not used (they cannot be
 cropped consistently with the HR).
@@ -41,8 +41,7 @@ class ExportData:
 def fit_to_geometry(sample: Sample, hr_size: HW, rng: Optional[np.random.Generator] = None,
                     upscaled: Optional[List[str]] = None) -> Sample:
     """`sample` cropped to `hr_size` (centre, or random with `rng`), upscaled first if it is smaller."""
-    from dcnas_deploy.data.degrade import resize_depth
-    from dcnas_deploy.data.resize import pil_bicubic
+    from dcnas_deploy.data.resize import pil_bicubic, resize_depth
 
     H, W = hr_size
     guide, depth = np.asarray(sample.guide, np.float32), np.asarray(sample.depth_hr, np.float32)

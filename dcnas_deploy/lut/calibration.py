@@ -84,3 +84,11 @@ def plot_calibration(raw_sum: np.ndarray, predicted: np.ndarray, measured: np.nd
         ax2.set_title(f"host speed while profiling: {min(f):.3f}–{max(f):.3f}× nominal", fontsize=9)
     fig.tight_layout()
     return save_png(fig, path, dpi=110)
+
+
+def record_normalised_ms(record: dict, nominal_ms: Optional[float]) -> float:
+    """A calibration network's latency at the nominal speed (paired ratio × nominal), raw for old records."""
+    paired = record.get("paired")
+    if paired and nominal_ms:
+        return float(paired["ratio"]) * nominal_ms
+    return float(record["measured"]["median_ms"])

@@ -17,7 +17,8 @@ from typing import Callable, List, Optional, Tuple, Union
 
 from dcnas_deploy.errors import ConfigError, DcnasError
 from dcnas_deploy.lut.profiler import current_fingerprint, profile_device, reusable_lut
-from dcnas_deploy.lut.table import LUT, default_lut_path, geometry_of, lut_dir, lut_dirs, profile_command, safe_name
+from dcnas_deploy.lut.commands import profile_command
+from dcnas_deploy.lut.table import LUT, default_lut_path, geometry_of, lut_dir, lut_dirs, safe_name
 from dcnas_deploy.runtimes.devices import DeviceProfile, load_device
 from dcnas_deploy.runtimes.fingerprint import HARD_FIELDS, short_key
 from dcnas_deploy.runtimes.protocol import CALIBRATION_NETWORKS, Protocol

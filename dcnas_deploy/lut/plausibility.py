@@ -35,7 +35,7 @@ def allowed_mape_pct(lut: "LUT") -> float:
 
 def check_plausible(lut: "LUT") -> None:
     """ConfigError naming the LUT, the implausible number and the re-profiling command; silent when it holds up."""
-    from dcnas_deploy.lut.table import profile_command
+    from dcnas_deploy.lut.commands import profile_command
 
     if lut.reference is None or not lut.reference.measurements:
         return  # older tables: nothing to hold the ops against (load warns about them)
@@ -69,8 +69,7 @@ def check_plausible(lut: "LUT") -> None:
 
 def calibration_mape_pct(lut: "LUT") -> Optional[float]:
     """MAPE (%) of the table's current predictions for its calibration networks vs their measured times."""
-    from dcnas_deploy.lut.calibration import prediction_errors
-    from dcnas_deploy.lut.profiler import record_normalised_ms
+    from dcnas_deploy.lut.calibration import prediction_errors, record_normalised_ms
     from dcnas_deploy.space import Arch
 
     if lut.calibration is None or not lut.calibration.records:

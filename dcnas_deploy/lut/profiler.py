@@ -20,7 +20,8 @@ import numpy as np
 
 from dcnas_deploy import __version__
 from dcnas_deploy.errors import ConfigError, DcnasError, DeviceError
-from dcnas_deploy.lut.calibration import cross_validated, fit_affine, plot_calibration, prediction_errors
+from dcnas_deploy.lut.calibration import (cross_validated, fit_affine, plot_calibration, prediction_errors,
+                                          record_normalised_ms)
 from dcnas_deploy.lut.reference import Reference, reference_arch
 from dcnas_deploy.lut.table import LUT, Calibration, default_lut_path, geometry_of, safe_name
 from dcnas_deploy.runtimes.devices import DeviceProfile
@@ -196,14 +197,6 @@ def _save(lut: LUT) -> None:
                 "every chunk, never half-written)" if existed else "nothing had been saved yet")
         raise DcnasError(f"no space left on the device to write the LUT {lut.path}: {kept}; free some space and rerun "
                          f"the same command: it resumes, measuring only what is missing") from None
-
-
-def record_normalised_ms(record: dict, nominal_ms: Optional[float]) -> float:
-    """A calibration network's latency at the nominal speed (paired ratio × nominal), raw for old records."""
-    paired = record.get("paired")
-    if paired and nominal_ms:
-        return float(paired["ratio"]) * nominal_ms
-    return float(record["measured"]["median_ms"])
 
 
 def refit(lut: LUT, space: SearchSpace, records: List[dict]) -> Calibration:

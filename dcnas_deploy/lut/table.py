@@ -12,6 +12,7 @@ import numpy as np
 
 from dcnas_deploy.errors import ConfigError, warn
 from dcnas_deploy.fileio import atomic_write_text, load_yaml_file
+from dcnas_deploy.lut.commands import profile_command
 from dcnas_deploy.lut.reference import Reference
 from dcnas_deploy.runtimes.fingerprint import Mismatch, compare, explain
 from dcnas_deploy.runtimes.protocol import Timing
@@ -67,12 +68,6 @@ def default_lut_path(device: str, space: SearchSpace, hr_size: Optional[Tuple[in
     bands = (g["target_channels"], g["guide_channels"])
     tag = "" if bands == (1, 3) else f"-t{bands[0]}g{bands[1]}"
     return (folder or lut_dir()) / f"{device}-c{g['width']}{tag}-{g['hr'][0]}x{g['hr'][1]}-x{g['scale']}.yaml"
-
-
-def profile_command(device: str, geometry: Dict[str, Any], force: bool = False) -> str:
-    """The command that (re)fills a LUT of this device and geometry (`force`: re-measures all of it)."""
-    return (f"dcnas-deploy profile --device {device} --width {geometry['width']} "
-            f"--hr {geometry['hr'][0]}x{geometry['hr'][1]} --scale {geometry['scale']}" + (" --force" if force else ""))
 
 
 @dataclass

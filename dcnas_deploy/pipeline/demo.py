@@ -11,13 +11,12 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
+from dcnas_deploy.pipeline.report import EVAL_SYNTHETIC
 from dcnas_deploy.pipeline.stages import Stages
 from dcnas_deploy.runtimes.protocol import CALIBRATION_NETWORKS
 
 MIDDLEBURY = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "middlebury"
 BENCH_DEVICES = ("cpu", "cpu-openvino", "cpu-tflite", "cpu-torch")
-EVAL_SYNTHETIC = "synthetic:n=24,size=128"
-"""The procedural test scenes the demo scores on (rooms, bicubic LR), whatever the preset trains on."""
 
 
 @dataclass

@@ -12,6 +12,9 @@ import numpy as np
 
 from dcnas_deploy.fileio import atomic_write_text
 
+EVAL_SYNTHETIC = "synthetic:n=24,size=128"
+"""The procedural test scenes the demo scores on (rooms, bicubic LR), whatever the preset trains on."""
+
 Block = Tuple[str, Any]  # ("h2", text) | ("p", text) | ("table", (header, rows)) | ("img", (path, caption)) | ("code", text)
 
 
@@ -62,8 +65,6 @@ def _f(v: Any, fmt: str = "{:.4g}") -> str:
 
 def build_blocks(out: Path, s, r: Dict[str, Dict[str, Any]], seconds: Dict[str, float]) -> List[Block]:
     """The report's content, every number taken from the stage records `r`."""
-    from dcnas_deploy.pipeline.demo import EVAL_SYNTHETIC
-
     rel = lambda p: os.path.relpath(p, out)
     prof, sup, found, fin, exp, bench, ev = (r[k] for k in ("profile", "supernet", "search", "retrain", "export",
                                                              "benchmark", "evaluate"))

@@ -10,5 +10,5 @@
   agent in agent_client, adb in adb with its output parsers in adb_output)
 - `host`: host provenance (host_info) for LUT headers and reports
 
-Nothing is imported here, so `import dcnas_deploy.runtimes.files` stays torch-free.
+Nothing is imported here, so `import dcnas_deploy.runtimes.sessions` stays torch-free.
 """

@@ -21,7 +21,7 @@ from dcnas_deploy.errors import ConfigError, DeviceError
 from dcnas_deploy.runtimes.adb_output import (BenchmarkModelResult, parse_adb_devices, parse_benchmark_output,
                                               parse_getprop, parse_thermal)
 from dcnas_deploy.runtimes.connections import Connection, Progress
-from dcnas_deploy.runtimes.files import FeedsOrShapes
+from dcnas_deploy.runtimes.sessions import FeedsOrShapes
 from dcnas_deploy.runtimes.fingerprint import parse_cpuinfo
 from dcnas_deploy.runtimes.protocol import FIXED_LEGACY, Protocol, Timing
 

@@ -1,7 +1,7 @@
 """`connection: agent`: time model files on a remote device host through its dcnas-deploy agent.
 
 The host zips many model files per request (see dcnas_deploy.agent.bundle), the agent times them
-one at a time with the same `files.time_file` and protocol a local measurement uses, and answers
+one at a time with the same `sessions.time_file` and protocol a local measurement uses, and answers
 with timings. urllib only (no extra dependency).
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dcnas_deploy.agent.bundle import (CONTENT_TYPE, WEIGHTS_SUFFIX, Manifest, M
                                        build_bundle, encode_inputs)
 from dcnas_deploy.errors import ConfigError, DeviceError
 from dcnas_deploy.runtimes.connections import Connection, Progress
-from dcnas_deploy.runtimes.files import FeedsOrShapes
+from dcnas_deploy.runtimes.sessions import FeedsOrShapes
 from dcnas_deploy.runtimes.protocol import Protocol, Timing
 from dcnas_deploy.runtimes.table import AGENT_FORMATS
 

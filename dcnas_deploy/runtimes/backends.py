@@ -1,6 +1,6 @@
 """Torch-side backends: convert an nn.Module into a model file for one runtime (and time torch eagerly).
 
-The torch-free half (load a file, run it, time it) is `dcnas_deploy.runtimes.files`. Each backend
+The torch-free half (load a file, run it, time it) is `dcnas_deploy.runtimes.sessions`. Each backend
 here is named like the runtime that loads its files, so `get_backend(profile.runtime)` is all a caller
 needs. Converters import their toolchain lazily and raise MissingDependencyError naming the extra.
 """
@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, T
 import torch
 
 from dcnas_deploy.errors import ConfigError, DcnasError, require
-from dcnas_deploy.runtimes.files import TORCH_META_NAME, InputSpec, set_torch_threads
+from dcnas_deploy.runtimes.sessions import TORCH_META_NAME, InputSpec, merge_options, set_torch_threads
 from dcnas_deploy.runtimes.protocol import PairedTiming, Protocol, Timing, measure, measure_paired
 from dcnas_deploy.runtimes.table import RUNTIMES
 
@@ -140,19 +140,9 @@ def _check_precision(backend: str, precision: str, allowed: Sequence[str]) -> No
                              if precision == "int8" else ""))
 
 
-def _check_options(backend: str, options: Optional[Mapping[str, Any]], known: Mapping[str, Any]) -> Dict[str, Any]:
-    opts = dict(options or {})
-    unknown = sorted(set(opts) - set(known))
-    if unknown:
-        raise ConfigError(f"unknown {backend} convert option(s) {unknown}; known: {sorted(known)}")
-    merged = dict(known)
-    merged.update(opts)
-    return merged
-
-
 @dataclass(frozen=True)
 class Backend:
-    """Converts a torch module to a file its runtime loads (`files.load_session(path, name, ...)`).
+    """Converts a torch module to a file its runtime loads (`sessions.load_session(path, name, ...)`).
 
     What it writes comes from the runtime's row in runtimes.table.
     """
@@ -177,7 +167,7 @@ class Backend:
                 options: Optional[Mapping[str, Any]] = None) -> Path:
         """Write `module` (eval mode, traced with `example_inputs`) to `path` atomically; returns the path."""
         _check_precision(self.name, precision, self.precisions)
-        opts = _check_options(self.name, options, self.options)
+        opts = merge_options(f"{self.name} convert", options, self.options)
         path = Path(path)
         if path.suffix not in self.suffixes:
             raise ConfigError(f"backend {self.name} writes {list(self.suffixes)} files, got {path}")
@@ -253,7 +243,7 @@ def _convert_openvino(module, example_inputs, path: Path, precision: str, opts: 
         onnx_path = path.with_name(path.stem + ".src.onnx")
         try:
             _convert_onnx(module, example_inputs, onnx_path, "fp32", {"exporter": "legacy", "opset": None})
-            from dcnas_deploy.runtimes.files import openvino_core
+            from dcnas_deploy.runtimes.sessions import openvino_core
 
             model = openvino_core()[1].read_model(str(onnx_path))
         finally:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from dcnas_deploy.errors import ConfigError, DcnasError, DeviceError
-from dcnas_deploy.runtimes.files import FeedsOrShapes, time_file
+from dcnas_deploy.runtimes.sessions import FeedsOrShapes, time_file
 from dcnas_deploy.runtimes.table import RUNTIMES
 from dcnas_deploy.runtimes.protocol import PairedTiming, Protocol, Timing, median_ci_pct
 
@@ -169,7 +169,7 @@ def _check_torch(profile: "DeviceProfile") -> Tuple[bool, str]:
 
 
 def _check_openvino(profile: "DeviceProfile") -> Tuple[bool, str]:
-    from dcnas_deploy.runtimes.files import openvino_core, runtime_version
+    from dcnas_deploy.runtimes.sessions import openvino_core, runtime_version
 
     _, core = openvino_core()
     available = list(core.available_devices)
@@ -188,7 +188,7 @@ def _check_onnxruntime(profile: "DeviceProfile") -> Tuple[bool, str]:
 
 
 def _check_litert(profile: "DeviceProfile") -> Tuple[bool, str]:
-    from dcnas_deploy.runtimes.files import runtime_version
+    from dcnas_deploy.runtimes.sessions import runtime_version
 
     if profile.runtime_device != "cpu":
         return False, f"the local LiteRT interpreter runs on cpu only, not {profile.runtime_device} (use adb)"
@@ -206,7 +206,7 @@ LOCAL_CHECKS: Dict[str, Callable[["DeviceProfile"], Tuple[bool, str]]] = {
 
 
 class LocalConnection(Connection):
-    """Measure in this process with files.time_file."""
+    """Measure in this process with sessions.time_file."""
 
     kind = "local"
     KEYS: ClassVar[Mapping[str, Any]] = {}
@@ -239,7 +239,7 @@ class LocalConnection(Connection):
     def measure_paired(self, files: Sequence[Path], reference: Path, protocol: Protocol = Protocol(),
                        progress: Optional[Progress] = None) -> List[PairedTiming]:
         """Both models loaded in this process; turns alternate without reloading (see protocol.measure_paired)."""
-        from dcnas_deploy.runtimes.files import load_session, time_sessions_paired
+        from dcnas_deploy.runtimes.sessions import load_session, time_sessions_paired
 
         options = self.profile.session_options()
         ref = self._each([Path(reference)], lambda i, path: load_session(path, self.profile.runtime, options))[0]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
 from dcnas_deploy.errors import ConfigError, DeviceError
-from dcnas_deploy.runtimes.files import PRECISIONS, SESSIONS
+from dcnas_deploy.runtimes.sessions import COMPUTE_PRECISIONS, SESSIONS
 from dcnas_deploy.runtimes.table import RUNTIMES
 
 DEFAULT_DEVICE = "cpu"
@@ -45,7 +45,7 @@ class DeviceProfile:
         return str(self.connection["kind"])
 
     def session_options(self) -> Dict[str, Any]:
-        """Options for files.load_session / time_file (threads, device, precision + runtime options)."""
+        """Options for sessions.load_session / time_file (threads, device, precision + runtime options)."""
         opts: Dict[str, Any] = {"threads": self.threads, "device": self.runtime_device, "precision": self.precision}
         opts.update(self.options)
         return opts
@@ -88,8 +88,8 @@ def profile_from_dict(data: Any, source: str = "<dict>") -> DeviceProfile:
     allowed = RUNTIMES[runtime].devices
     if rdev not in allowed and rdev.split(".")[0].split(":")[0] not in allowed:
         raise ConfigError(f"{source}: runtime_device {rdev!r} is not valid for {runtime}; expected one of {list(allowed)}")
-    if data["precision"] not in PRECISIONS:
-        raise ConfigError(f"{source}: precision {data['precision']!r} is not one of {list(PRECISIONS)}")
+    if data["precision"] not in COMPUTE_PRECISIONS:
+        raise ConfigError(f"{source}: precision {data['precision']!r} is not one of {list(COMPUTE_PRECISIONS)}")
     threads = data["threads"]
     if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
         raise ConfigError(f"{source}: threads must be a positive integer, got {threads!r}")

@@ -83,7 +83,7 @@ def _child(folder: Path) -> None:
     """Inside the (emulated) process: load each file, run it on every feed, write outputs and kernels."""
     import numpy as np
 
-    from dcnas_deploy.runtimes.files import OpenVinoSession, load_session, openvino_core
+    from dcnas_deploy.runtimes.sessions import OpenVinoSession, load_session, openvino_core
 
     manifest = json.loads((folder / "manifest.json").read_text())
     feeds: List[Dict[str, np.ndarray]] = [{} for _ in range(manifest["n_feeds"])]

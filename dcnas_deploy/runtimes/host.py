@@ -11,7 +11,7 @@ import subprocess
 import sys
 from typing import Any, Dict, Iterable, Optional
 
-from dcnas_deploy.runtimes.files import runtime_version
+from dcnas_deploy.runtimes.sessions import runtime_version
 from dcnas_deploy.runtimes.table import RUNTIMES
 from dcnas_deploy.runtimes.fingerprint import local_cpu
 

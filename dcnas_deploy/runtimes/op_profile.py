@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Union
 
 from dcnas_deploy.errors import ConfigError, require
-from dcnas_deploy.runtimes.files import FeedsOrShapes, OnnxRuntimeSession, OpenVinoSession, load_session, make_feeds
+from dcnas_deploy.runtimes.sessions import FeedsOrShapes, OnnxRuntimeSession, OpenVinoSession, load_session, make_feeds
 from dcnas_deploy.runtimes.protocol import Protocol, measure
 
 PROFILED_RUNTIMES = ("onnxruntime", "openvino", "litert")
@@ -58,7 +58,7 @@ def op_profile(path: Union[str, Path], runtime: str, feeds: Optional[FeedsOrShap
                threads: int = 1, options: Optional[Mapping[str, Any]] = None, warmup: int = 3) -> List[OpTime]:
     """Per-op median times (ms) of one model file in `runtime` over `runs` inferences after `warmup` ones.
 
-    `feeds` as for `files.make_feeds` (arrays, shapes, or None for random data of the model's shapes);
+    `feeds` as for `sessions.make_feeds` (arrays, shapes, or None for random data of the model's shapes);
     `options`: further session options of the runtime (threads is set from `threads`). Ops in graph order.
     """
     return profile_ops(path, runtime, feeds, runs, threads, options, warmup).ops
@@ -182,7 +182,7 @@ def _litert(path: Path, feeds: Optional[FeedsOrShapes], runs: int, warmup: int, 
     """Each operator of subgraph 0 as a one-op model, timed alone (median of `runs`) with the same options."""
     import numpy as np
 
-    from dcnas_deploy.runtimes.files import LiteRtSession
+    from dcnas_deploy.runtimes.sessions import LiteRtSession
 
     fb = _flatbuffer_utils()
     model = fb.read_model(str(path))
@@ -292,7 +292,7 @@ def sgemm_gflops(threads: int = 1, sizes=SGEMM_SIZES, protocol: Optional[Protoco
     product, the median time under `protocol` (default: ≥ 10 runs, ≥ 0.3 s each size).
     """
     torch = require("torch", "all")
-    from dcnas_deploy.runtimes.files import set_torch_threads
+    from dcnas_deploy.runtimes.sessions import set_torch_threads
 
     before = torch.get_num_threads()
     set_torch_threads(int(threads))

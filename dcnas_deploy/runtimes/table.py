@@ -1,6 +1,6 @@
 """The ONE table of runtimes: a row per runtime, from which everything else that knows runtimes derives.
 
-Sessions (`files.SESSIONS`, `files.load_session`), converters (`backends.BACKENDS`), device-profile
+Sessions (`sessions.SESSIONS`, `sessions.load_session`), converters (`backends.BACKENDS`), device-profile
 validation (`devices`), reachability and versions (`connections`, `host`), what the device agent serves
 and accepts (`agent.facts`, `agent.bundle`), export formats (`export.formats`) and `benchmark`'s accepted
 files (`pipeline.benchmark`) all read it. Add a runtime with one row (plus its Session class and, when it
@@ -34,7 +34,7 @@ class Runtime:
     devices: Tuple[str, ...]
     """runtime_device values a device profile may name (litert gpu/nnapi: on a phone, via adb)."""
     session: str
-    """Name of its Session class in runtimes.files."""
+    """Name of its Session class in runtimes.sessions."""
     agent: bool
     """Whether the device agent serves it (torch never: the host's own business)."""
 

@@ -105,19 +105,29 @@ def target_blind(genomes: np.ndarray) -> np.ndarray:
     return np.asarray(~SearchSpace.liveness(genomes).target.any(axis=1))
 
 
+def guide_blind(genomes: np.ndarray) -> np.ndarray:
+    """Bool (N,): genomes no fusion of which reads the guide's features (all `none` or `target`): a single-image
+    network whose exported graph ignores its guide input.
+
+    Measured: a 40 ms search on a CPU LUT chose such a network (every guide-encoder stage dead); refused by
+    default so that a guided model is what a guided-SR search returns."""
+    return np.asarray(~SearchSpace.liveness(genomes).guide.any(axis=1))
+
+
 def smallest_networks(include_bicubic: bool = False) -> np.ndarray:
-    """The cheapest real networks: every block skipped, one target-reading fusion op at one level (16 genomes),
-    and with `include_bicubic` the bicubic-only genome (all fusions `none`) first."""
-    none = FUSIONS.index("none")
+    """The cheapest real networks, every block skipped: one target-reading fusion at one level (16 genomes), then
+    the guided ones made of the identity fusions alone (`target` at one level, `guide` at another: 12); with
+    `include_bicubic` the bicubic-only genome (all fusions `none`) first."""
+    none, target, guide = (FUSIONS.index(f) for f in ("none", "target", "guide"))
     out = [np.array([0] * N_BLOCK_GENES + [none] * LEVELS, dtype=np.int64)] if include_bicubic else []
-    for level in range(LEVELS):
-        for f, name in enumerate(FUSIONS):
-            if not USES_TARGET[name]:
-                continue
-            g = np.zeros(N_BLOCK_GENES + LEVELS, dtype=np.int64)
-            g[N_BLOCK_GENES:] = none
+    picks = [{level: f} for level in range(LEVELS) for f, name in enumerate(FUSIONS) if USES_TARGET[name]]
+    picks += [{t: target, g: guide} for t in range(LEVELS) for g in range(LEVELS) if t != g]
+    for pick in picks:
+        g = np.zeros(N_BLOCK_GENES + LEVELS, dtype=np.int64)
+        g[N_BLOCK_GENES:] = none
+        for level, f in pick.items():
             g[N_BLOCK_GENES + level] = f
-            out.append(g)
+        out.append(g)
     return np.stack(out)
 
 
@@ -126,11 +136,24 @@ class Feasibility:
 
     The bicubic-only genome (all fusions `none`: no network, 0 parameters) and the target-blind ones (no fusion
     reads the target: bicubic plus a guide-only residual) are not candidates unless `allow_bicubic` — a search
-    that returns one has found no guided-SR network that fits.
+    that returns one has found no guided-SR network that fits; the guide-blind ones (no fusion reads the guide)
+    are not candidates unless `allow_guide_blind`.
     """
 
-    def __init__(self, space: SearchSpace, constraints: List[Constraint], allow_bicubic: bool = False):
+    def __init__(self, space: SearchSpace, constraints: List[Constraint], allow_bicubic: bool = False,
+                 allow_guide_blind: bool = False):
         self.space, self.constraints, self.allow_bicubic = space, constraints, allow_bicubic
+        self.allow_guide_blind = allow_guide_blind
+
+    def candidates(self, genomes: np.ndarray) -> np.ndarray:
+        """Bool (N,): genomes of the kinds this search may return, budgets aside (see the class docstring)."""
+        g = np.atleast_2d(genomes)
+        if self.allow_bicubic:
+            ok = np.ones(len(g), bool)
+            blind = guide_blind(g) & ~bicubic_only(g)  # the bicubic output is what allow_bicubic asks for
+        else:
+            ok, blind = ~target_blind(g), guide_blind(g)
+        return ok if self.allow_guide_blind else ok & ~blind
 
     def costs(self, genomes: np.ndarray) -> np.ndarray:
         """(N, K) cost of each genome under each constraint."""
@@ -142,7 +165,7 @@ class Feasibility:
         """Bool (N,) — every budget met (and a real network, unless bicubic-only is allowed)."""
         budgets = np.array([c.budget for c in self.constraints])
         ok = (self.costs(genomes) <= budgets).all(axis=1)
-        return ok if self.allow_bicubic else ok & ~target_blind(genomes)  # type: ignore[return-value]  # (N,) bool array
+        return ok & self.candidates(genomes)
 
     def sample(self, n: int, rng: np.random.Generator, batch: int = 4096, max_batches: int = 50) -> np.ndarray:
         """Up to n distinct feasible genomes (half uniform, half size-diverse), bounded; raises if none exist.
@@ -167,8 +190,7 @@ class Feasibility:
     def cheapest(self, rng: np.random.Generator, n: int = 100_000) -> Dict[str, float]:
         """The cheapest cost found per constraint over real networks (the smallest ones plus a large sample)."""
         g = np.concatenate([diverse_genomes(self.space, n, rng), smallest_networks(self.allow_bicubic)])
-        if not self.allow_bicubic:
-            g = g[~target_blind(g)]
+        g = g[self.candidates(g)]
         costs = self.costs(g)
         return {c.name: float(costs[:, i].min()) for i, c in enumerate(self.constraints)}
 
@@ -179,4 +201,5 @@ class Feasibility:
                  for c in self.constraints]
         return ("no architecture meets all budgets: " + "; ".join(parts)
                 + ". Raise the budget(s); the bicubic-only output (no network) is not a candidate"
-                + ("" if self.allow_bicubic else " unless --allow-bicubic"))
+                + ("" if self.allow_bicubic else " unless --allow-bicubic")
+                + ("" if self.allow_guide_blind else ", nor a network that ignores the guide unless --allow-guide-blind"))

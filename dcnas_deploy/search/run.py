@@ -12,7 +12,7 @@ from dcnas_deploy import __version__
 from dcnas_deploy.errors import ConfigError, DcnasError
 from dcnas_deploy.fileio import check_output_path
 from dcnas_deploy.runtimes.protocol import Protocol
-from dcnas_deploy.search.constraints import Constraint, Feasibility
+from dcnas_deploy.search.constraints import Constraint, Feasibility, guide_blind
 from dcnas_deploy.search.evolution import SearchLog, SearchSettings, run_search
 from dcnas_deploy.search.outputs import open_evaluated, write_curve, write_evaluated, write_pareto
 from dcnas_deploy.search.verify import Verification, check_devices, verify_candidates
@@ -48,14 +48,16 @@ def search_architecture(space: SearchSpace, constraints: List[Constraint], fitne
                         on_iteration: Optional[Callable[[int, SearchLog], None]] = None,
                         on_verify: Optional[Callable[[Dict], None]] = None,
                         fitness_key: Optional[Dict[str, str]] = None, strict_raw: bool = False,
-                        on_note: Optional[Callable[[str], None]] = None, allow_bicubic: bool = False) -> SearchOutcome:
+                        on_note: Optional[Callable[[str], None]] = None, allow_bicubic: bool = False,
+                        allow_guide_blind: bool = False) -> SearchOutcome:
     """Run the search and the closed loop, then write arch.yaml (with per-device LUT vs measured) and plots.
 
     `fitness_key` identifies the fitness (supernet checkpoint, validation data, metric): evaluated.csv is
     reused by a rerun only when it was scored under the same key (see outputs.open_evaluated).
     The closed loop holds each device's budget against the latency at its LUT's nominal speed
     (`strict_raw`: against the raw time); notes (host speed, unverifiable LUTs) go to `on_note`.
-    `allow_bicubic` lets the bicubic-only output (no network) be a candidate.
+    `allow_bicubic` lets the bicubic-only output (no network) be a candidate; `allow_guide_blind` networks that
+    ignore the guide (recorded in arch.yaml when the chosen one does).
     """
     arch_path = Path(arch_path)
     files = output_paths(arch_path)
@@ -64,7 +66,7 @@ def search_architecture(space: SearchSpace, constraints: List[Constraint], fitne
     if verify and verify_max < 1:
         raise ConfigError(f"verify_max must be ≥ 1 (got {verify_max}): it is how many candidates the closed loop "
                           f"may measure; to skip measuring use verify=False (--no-verify)")
-    feas = Feasibility(space, constraints, allow_bicubic)
+    feas = Feasibility(space, constraints, allow_bicubic, allow_guide_blind)
     if constraints:
         feas.sample(1, np.random.default_rng([seed, 1]))  # raises early, naming the cheapest costs
     notes: List[str] = []
@@ -103,6 +105,8 @@ def search_architecture(space: SearchSpace, constraints: List[Constraint], fitne
                             for c, v in zip(constraints, costs)},
             "closed_loop": verification.tried if verify else "skipped (--no-verify): latency NOT verified on device",
             "closed_loop_notes": notes,
+            **({"guide_blind": "allowed (--allow-guide-blind) and chosen: this network ignores its guide"}
+               if bool(guide_blind(chosen.array()[None])[0]) else {}),
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "by": f"dcnas-deploy {__version__}", **(provenance or {})}})
     chosen.to_yaml(arch_path)

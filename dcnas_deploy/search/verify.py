@@ -127,7 +127,7 @@ def measure_on_device(space: SearchSpace, arch: Arch, check: DeviceCheck, protoc
 def check_factor(c: Constraint, factor: float) -> None:
     """StaleTable (a DcnasError) when the host's speed is beyond MAX_FACTOR of the LUT's nominal speed."""
     from dcnas_deploy.lut import host_tables
-    from dcnas_deploy.lut.table import profile_command
+    from dcnas_deploy.lut.commands import profile_command
 
     if not 1 / host_tables.MAX_FACTOR <= factor <= host_tables.MAX_FACTOR:
         raise host_tables.StaleTable(
@@ -140,7 +140,7 @@ def check_misfit(c: Constraint, measured: Dict[str, Any]) -> None:
     """DcnasError when a candidate's decided time is beyond MAX_MISFIT× its LUT prediction (either way; wider for a
     table that states larger errors)."""
     from dcnas_deploy.lut.plausibility import allowed_mape_pct
-    from dcnas_deploy.lut.table import profile_command
+    from dcnas_deploy.lut.commands import profile_command
 
     ratio = measured["decided_ms"] / max(measured["lut_ms"], 1e-9)
     lut = c.lut

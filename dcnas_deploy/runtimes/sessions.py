@@ -28,7 +28,8 @@ from dcnas_deploy.runtimes.table import RUNTIMES, get_runtime
 DEFAULT_THREADS = 2
 """Thread count used when a caller gives none (device profiles always give one)."""
 
-PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+COMPUTE_PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+"""What a session may be asked to compute in (a device profile's `precision`); export writes FILE_PRECISIONS."""
 TORCH_META_NAME = "dcnas_inputs.json"
 """Extra file stored inside torch files: the input names, shapes and dtypes."""
 
@@ -88,20 +89,26 @@ class Session:
 # option handling
 # --------------------------------------------------------------------------------------------
 
-def _options(runtime: str, options: Optional[Mapping[str, Any]], defaults: Dict[str, Any]) -> Dict[str, Any]:
-    """Merge options over defaults, rejecting unknown keys."""
+def merge_options(what: str, options: Optional[Mapping[str, Any]], defaults: Mapping[str, Any]) -> Dict[str, Any]:
+    """`options` over `defaults` (None keeps the default); ConfigError naming the unknown and the known keys."""
     opts = dict(options or {})
     unknown = sorted(set(opts) - set(defaults))
     if unknown:
-        raise ConfigError(f"unknown {runtime} option(s) {unknown}; known: {sorted(defaults)}")
+        raise ConfigError(f"unknown {what} option(s) {unknown}; known: {sorted(defaults)}")
     merged = dict(defaults)
     merged.update({k: v for k, v in opts.items() if v is not None})
+    return merged
+
+
+def _options(runtime: str, options: Optional[Mapping[str, Any]], defaults: Dict[str, Any]) -> Dict[str, Any]:
+    """Merge options over defaults, rejecting unknown keys and bad threads/precision values."""
+    merged = merge_options(runtime, options, defaults)
     threads = merged.get("threads")
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise ConfigError(f"{runtime} option threads must be a positive integer, got {threads!r}")
     precision = merged.get("precision")
-    if precision is not None and precision not in PRECISIONS:
-        raise ConfigError(f"{runtime} option precision must be one of {list(PRECISIONS)}, got {precision!r}")
+    if precision is not None and precision not in COMPUTE_PRECISIONS:
+        raise ConfigError(f"{runtime} option precision must be one of {list(COMPUTE_PRECISIONS)}, got {precision!r}")
     return merged
 
 
