@@ -65,6 +65,24 @@ def test_cli_takes_shipped_names(shipped_tiny, tmp_path):
     assert res.exit_code == 2 and "not found" in res.output
 
 
+def test_train_takes_a_shipped_supernet_by_name(tmp_path, monkeypatch):
+    """`train --init supernet --supernet supernet-x8` starts from the shipped folder, as `search --supernet` does."""
+    import dcnas_deploy.train.retrain as retrain
+
+    seen = {}
+
+    def fake_train_arch(arch, preset, out, **kw):
+        seen.update(kw, preset=preset.name)
+
+    monkeypatch.setattr(retrain, "train_arch", fake_train_arch)
+    arch = tmp_path / "arch.yaml"
+    SearchSpace(width=8, scale=8, hr_size=(256, 256)).sample(0).to_yaml(arch)
+    res = CliRunner().invoke(app, ["train", "-a", str(arch), "-o", str(tmp_path / "run"), "--init", "supernet",
+                                   "--supernet", "supernet-x8", "--steps", "1", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert seen["supernet"] == pretrained.PRETRAINED_DIR / "supernet-x8" and "the shipped supernet" in res.output
+
+
 def test_shipped_supernet_is_the_default_only_when_marked(tmp_path, monkeypatch):
     root = tmp_path / "shipped"
     for name, card in (("a", {"kind": "supernet", "scale": 8}), ("b", {"kind": "supernet", "scale": 8, "default": True}),

@@ -8,7 +8,7 @@ from typing import Callable, List, Literal, Optional
 
 import typer
 
-from dcnas_deploy.cli.common import Number, console, print_json, require_run, user_errors
+from dcnas_deploy.cli.common import Number, console, print_json, require_run, shipped_supernet, user_errors
 
 predictor_app = typer.Typer(help="Fit and evaluate the ranking predictor of a supernet run.", no_args_is_help=True)
 
@@ -141,7 +141,7 @@ def train_cmd(
         data: Optional[str] = typer.Option(None, help="Dataset spec; overrides data.spec."),
         init: Literal["scratch", "supernet"] = typer.Option(
             "scratch", help="scratch, or supernet (copy the path's weights from --supernet)."),
-        supernet: Optional[Path] = typer.Option(None, help="Supernet run directory (for --init supernet)."),
+        supernet: Optional[Path] = typer.Option(None, help="Supernet run directory or shipped supernet name (for --init supernet)."),
         steps: Optional[int] = typer.Option(None, parser=Number(int, min=1), help="Total steps (overrides retrain.steps)."),
         epochs: Optional[int] = typer.Option(None, parser=Number(int, min=1),
                                              help="Total epochs (one patch per training image each)."),
@@ -156,6 +156,8 @@ def train_cmd(
 
     preset_name = _preset_option(preset_name, old_profile)
     a = Arch.from_yaml(arch)
+    if supernet is not None:
+        supernet = shipped_supernet(supernet, "--supernet")  # a shipped supernet's name, like `search --supernet`
     if preset_name is None and not resume and init == "supernet" and supernet is not None:
         from dcnas_deploy.train.rundir import RunDir
 
