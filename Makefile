@@ -36,8 +36,10 @@ qemu:
 test: lint qemu
 	$(BIN)/python -m pytest -q
 
+# The quick rows of bench/suite.yaml, one at a time, each recorded in runs/bench/records.jsonl
+# (`$(BIN)/python bench/run.py --list` shows them all; `--set long` / `--set all` / NAME... run more).
 bench: $(STAMP)
-	for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	$(BIN)/python bench/run.py --set quick
 
 # The docs site (docs/, mkdocs.yml) into site/; not part of `make test` (tests/test_docs.py checks links without mkdocs).
 docs: $(STAMP)

@@ -30,6 +30,8 @@ def main() -> None:
     lut = LUT.load(args.lut)
     space = lut.space()
     heldout = args.heldout or Path("runs/lut-accuracy") / f"{args.lut.stem}.quiet.csv"
+    if not heldout.is_file():
+        raise SystemExit(f"no held-out CSV {heldout}: run bench/lut_accuracy.py {args.lut} first, or give --heldout")
     with heldout.open() as f:
         rows = list(csv.DictReader(f))
     genomes = np.stack([Arch.from_hex(r["genome"]).array() for r in rows])
