@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -66,16 +66,18 @@ def _fusion_cell(c: Counter, n: int) -> str:
     return ", ".join(f"{op} {100 * m / n:.0f} %" for op, m in c.most_common())
 
 
-def _search(inputs, cons, seeds: int) -> List[Arch]:
-    from dcnas_deploy.search.constraints import Feasibility
-    from dcnas_deploy.search.evolution import SearchSettings, run_search
+def _search(supernet: str, seeds: int, out: Path, latency: str = "", device: str = "",
+            lut: Optional[Path] = None) -> List[Arch]:
+    """Plain-EA winners (no predictor, no closed loop) of `seeds` seeds, under the preset's or a latency budget."""
+    from dcnas_deploy import api
 
-    out = []
+    won = []
     for seed in range(seeds):
-        log = run_search(inputs.space, Feasibility(inputs.space, cons), inputs.fitness,
-                         SearchSettings.from_section(inputs.preset.search), "evolution", None, seed)
-        out.append(Arch(log.genomes[log.ranked()[0]]))
-    return out
+        req = api.SearchRequest(supernet=supernet, out=out / f"{supernet}-{device or 'size'}-s{seed}.yaml",
+                                latency=[latency] if latency else [], devices=[device] if device else [],
+                                luts={device: lut} if lut else None, strategy="evolution", seed=seed, verify=False)
+        won.append(api.search(req).arch)
+    return won
 
 
 def reused_winners(csv_path: Path) -> List[Arch]:
@@ -121,7 +123,7 @@ def main() -> None:
         budgets = dict(inputs.preset.search.constraints)
         cons = size_constraints(inputs.space, budgets)
         rand = [Arch(g) for g in Feasibility(inputs.space, cons).sample(args.random, np.random.default_rng(0))]
-        won = reused_winners(Path(reuse[name])) if name in reuse else _search(inputs, cons, args.seeds)
+        won = reused_winners(Path(reuse[name])) if name in reuse else _search(name, args.seeds, args.out)
         for label, archs in ((f"random, {budgets}", rand), ("EA winners" + (f" ({reuse[name]})" if name in reuse else ""),
                                                              won)):
             s = summarise(archs, inputs.space)
@@ -143,13 +145,13 @@ def main() -> None:
         lut = find_lut(safe_name(load_device(device).name), space)
         lat = lut.batch_latency(space.sample_genomes(20000, seed=0), space)
         budget = float(np.median(lat))
-        cons = build_constraints(space, [f"{budget}ms"], [device], luts={device: Path(lut.path)})
+        cons = build_constraints(space, [f"{budget}ms"], [device], luts={device: lut.file})
         rand = [Arch(g) for g in Feasibility(space, cons).sample(args.random, np.random.default_rng(0))]
-        won = _search(inputs, cons, args.seeds)
+        won = _search(args.steer_supernet, args.seeds, args.out, f"{budget}ms", device, lut.file)
         fit = inputs.fitness(np.stack([a.array() for a in won]))
         kr = summarise(rand, space)["kernels"]
         kw = summarise(won, space)["kernels"]
-        steer.append(f"| {device} ({Path(lut.path).name}) | {lut.kernel_ratios().get('k7/k5', float('nan')):.2f} | {budget:.1f} ms | "
+        steer.append(f"| {device} ({lut.file.name}) | {lut.kernel_ratios().get('k7/k5', float('nan')):.2f} | {budget:.1f} ms | "
                      f"{_kernel_cell(sum(kr.values(), Counter()))} | {_kernel_cell(sum(kw.values(), Counter()))} | "
                      + ", ".join(f"{x:.5f}" for x in fit) + " |")
         print(f"{device} done", flush=True)

@@ -32,7 +32,7 @@ from typing import Dict, List
 import numpy as np
 
 from dcnas_deploy.fileio import atomic_write_text
-from dcnas_deploy.pipeline.demo import MIDDLEBURY
+from dcnas_deploy.datadirs import MIDDLEBURY
 from dcnas_deploy.space import Arch
 
 ROOMS = "synthetic:n=256,size=128"

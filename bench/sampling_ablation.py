@@ -38,7 +38,7 @@ from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
-from dcnas_deploy.pipeline.demo import MIDDLEBURY
+from dcnas_deploy.datadirs import MIDDLEBURY
 from dcnas_deploy.pipeline.stages import Stages
 
 VARIANTS = ("uniform", "hinge", "ranknet", "l1", "l2")
@@ -75,14 +75,14 @@ def warmup_preset(base: Dict[str, Any], steps: int, donor: str):
 
 
 def _train(preset, run: Path) -> Dict[str, Any]:
-    from dcnas_deploy.train.supernet import train_supernet
+    from dcnas_deploy import api
 
-    res = train_supernet(preset, run, resume=(run / "checkpoint.pt").is_file())
+    res = api.train_supernet(preset, run)
     with open(run / "log.csv", newline="") as f:
         kendall = [round(float(r["pred_kendall"]), 3) for r in csv.DictReader(f) if r.get("pred_kendall") not in
                    (None, "", "nan")]
-    return {"steps": res["steps"], "val_start": res["val_start"].get("val"), "val_end": res["val_end"].get("val"),
-            "refresh_kendall": kendall, "seconds": res["elapsed_s"]}
+    return {"steps": res.steps, "val_start": res.val_start.get("val"), "val_end": res.val_end.get("val"),
+            "refresh_kendall": kendall, "seconds": res.seconds}
 
 
 def _heldout(run: Path, n: int) -> Dict[str, Any]:
@@ -111,33 +111,24 @@ def _heldout(run: Path, n: int) -> Dict[str, Any]:
 
 
 def _search(run: Path, seed: int) -> Dict[str, Any]:
-    from dcnas_deploy.search.constraints import Feasibility, size_constraints
-    from dcnas_deploy.search.evolution import SearchSettings, run_search
-    from dcnas_deploy.search.inputs import load_supernet_inputs
-    from dcnas_deploy.space import Arch
+    """The plain EA (no predictor: the branches differ only in their weights) under the preset's budget."""
+    from dcnas_deploy import api
 
-    inputs = load_supernet_inputs(run)
-    cons = size_constraints(inputs.space, inputs.preset.search.constraints)
-    log = run_search(inputs.space, Feasibility(inputs.space, cons), inputs.fitness,
-                     SearchSettings.from_section(inputs.preset.search), "evolution", None, seed)
-    best = log.ranked()[0]
-    return {"genome": best, "val_rmse": log.fitness[best], "evaluated": len(log.fitness),
-            "params": int(inputs.space.params(Arch(log.genomes[best])))}
+    res = api.search(api.SearchRequest(supernet=run, out=run.parent / "arch.yaml", strategy="evolution", seed=seed,
+                                       verify=False))
+    return {"genome": res.genome, "val_rmse": res.val_rmse, "evaluated": int(res.arch.meta["search"]["evaluated"]),
+            "params": res.params}
 
 
 def _retrain_and_score(genome: str, preset, run: Path, supernet: Path) -> Dict[str, Any]:
-    from dcnas_deploy.data.evaluation import evaluate
-    from dcnas_deploy.data.registry import open_dataset
+    from dcnas_deploy import api
     from dcnas_deploy.space import Arch
-    from dcnas_deploy.train.retrain import train_arch
-    from dcnas_deploy.upsamplers import create_upsampler
 
-    res = train_arch(Arch.from_hex(genome), preset, run, init="supernet", supernet=supernet,
-                     resume=(run / "checkpoint.pt").is_file(), progress=False)
-    ds = open_dataset(f"middlebury:{MIDDLEBURY}", split="test")
-    m = evaluate(create_upsampler(str(res["model"]), preset.space.scale), ds, preset.space.scale).mean()
-    return {"model": str(res["model"]), "val_rmse": res.get("val_rmse"), "images": len(ds),
-            "rmse": float(m["rmse"]), "mae": float(m["mae"])}
+    res = api.retrain(Arch.from_hex(genome), preset, run, supernet=supernet, progress=False)
+    m = api.evaluate_model(res.model, {"middlebury": f"middlebury:{MIDDLEBURY}"}, preset.space.scale,
+                           baselines=())["middlebury"]
+    return {"model": str(res.model), "val_rmse": res.val_rmse, "images": m["images"],
+            "rmse": m["ours"]["rmse"], "mae": m["ours"]["mae"]}
 
 
 def run_branch(base: Dict[str, Any], variant: str, seed: int, args) -> None:

@@ -16,7 +16,6 @@ Usage: python bench/search_quality.py [--device cpu] [--preset cpu-x8] [--out ru
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, List
@@ -24,7 +23,7 @@ from typing import Any, Dict, List
 import numpy as np
 
 from dcnas_deploy.fileio import atomic_write_text
-from dcnas_deploy.pipeline.demo import MIDDLEBURY
+from dcnas_deploy.datadirs import MIDDLEBURY
 from dcnas_deploy.pipeline.stages import Stages
 from dcnas_deploy.space import Arch
 from dcnas_deploy.space.genes import EXPANDS, KERNELS, SLOTS
@@ -49,23 +48,22 @@ def main() -> None:
     ap.add_argument("--middlebury", type=Path, default=MIDDLEBURY)
     args = ap.parse_args()
 
+    from dcnas_deploy import api
     from dcnas_deploy.costs import parse_latency
-    from dcnas_deploy.lut.table import find_lut
     from dcnas_deploy.presets import load_preset
     from dcnas_deploy.runtimes.protocol import Protocol
 
     preset = load_preset(args.preset)
     space = preset.make_space()
-    lut = find_lut(args.device, space)
-    os.environ.setdefault("DCNAS_LUTS", str(lut.path.parent))
+    lut = api.host_lut(args.device, space, on_note=print)  # this host's table, as `search` holds budgets against
     lat = lut.batch_latency(space.sample_genomes(20000, seed=0), space)
     budget = parse_latency(args.budget) if args.budget else float(np.median(lat))
     out = args.out
     stages = Stages(out)
     base = {"preset": preset.to_dict(), "device": args.device, "lut": str(lut.path)}
 
-    stages.run("supernet", base, lambda: _supernet(preset, out))
-    found = stages.run("search", {**base, "budget_ms": budget}, lambda: _search(out, args.device, budget))
+    stages.run("supernet", base, lambda: api.train_supernet(preset, out / "supernet").to_dict())
+    found = stages.run("search", {**base, "budget_ms": budget}, lambda: _search(out, args.device, budget, lut.file))
     searched = Arch.from_yaml(found["arch"])
     device = _device_profile(space, args.device, budget)
     hand = stages.run("baseline", {**base, "searched": found},
@@ -91,33 +89,15 @@ def _device_profile(space, name: str, budget: float):
     return build_constraints(space, [f"{budget}ms"], [name])[0].device
 
 
-def _supernet(preset, out: Path) -> Dict[str, Any]:
-    from dcnas_deploy.train.supernet import train_supernet
+def _search(out: Path, device: str, budget: float, lut: Path) -> Dict[str, Any]:
+    from dcnas_deploy import api
 
-    run = out / "supernet"
-    res = train_supernet(preset, run, resume=(run / "checkpoint.pt").is_file())
-    return {"steps": res["steps"], "val_start": res["val_start"], "val_end": res["val_end"], "seconds": res["elapsed_s"]}
-
-
-def _search(out: Path, device: str, budget: float) -> Dict[str, Any]:
-    from dcnas_deploy.search.constraints import build_constraints
-    from dcnas_deploy.search.evolution import SearchSettings
-    from dcnas_deploy.search.inputs import load_supernet_inputs
-    from dcnas_deploy.search.run import search_architecture
-
-    inputs = load_supernet_inputs(out / "supernet")
-    s = inputs.preset.search
-    cons = build_constraints(inputs.space, [f"{budget}ms"], [device])
-    settings = SearchSettings.from_section(s)
-    pred = inputs.predictor
-    res = search_architecture(inputs.space, cons, inputs.fitness, out / "searched.yaml", settings,
-                              "evolution+predictor" if pred is not None else "evolution",
-                              inputs.scorer(pred.tau_hi) if pred is not None else None, seed=0,
-                              provenance={"supernet": str(out / "supernet")}, fitness_key=inputs.fitness_key)
-    measured = [t for t in res.verification.tried if t["accepted"]][0]["devices"][device]
-    return {"arch": str(res.arch_path), "genome": res.arch.to_hex(), "lut_ms": measured["lut_ms"],
-            "measured_ms": measured["measured"]["median_ms"], "supernet_val_rmse": res.arch.meta["search"]["val_rmse"],
-            "tried": len(res.verification.tried)}
+    res = api.search(api.SearchRequest(supernet=out / "supernet", out=out / "searched.yaml", latency=[f"{budget}ms"],
+                                       devices=[device], luts={device: lut}), on_note=print)
+    measured = res.chosen_on_device[device]
+    return {"arch": str(res.arch_path), "genome": res.genome, "lut_ms": measured["lut_ms"],
+            "measured_ms": measured["measured"]["median_ms"], "supernet_val_rmse": res.val_rmse,
+            "tried": len(res.closed_loop)}
 
 
 def _baseline(space, lut, device, searched_ms: float, protocol) -> Dict[str, Any]:
@@ -139,22 +119,15 @@ def _baseline(space, lut, device, searched_ms: float, protocol) -> Dict[str, Any
 
 
 def _retrain(arch: Arch, preset, run: Path) -> Dict[str, Any]:
-    from dcnas_deploy.train.retrain import train_arch
+    from dcnas_deploy import api
 
-    res = train_arch(arch, preset, run, init="scratch", resume=(run / "checkpoint.pt").is_file())
-    return {"model": str(res["model"]), "val_rmse": res.get("val_rmse")}
+    return api.retrain(arch, preset, run, init="scratch").to_dict()
 
 
 def _evaluate(models: Dict[str, str], scale: int, middlebury: Path, n: int) -> Dict[str, Any]:
-    from dcnas_deploy.data.evaluation import evaluate
-    from dcnas_deploy.data.registry import open_dataset
-    from dcnas_deploy.upsamplers import create_upsampler
+    from dcnas_deploy import api
 
-    ds = open_dataset(f"middlebury:{middlebury}", split="test", limit=n)
-    specs = {**models, "bicubic": "bicubic", "guided-filter": "guided-filter", "jbu": "jbu"}
-    res = {name: evaluate(create_upsampler(spec, scale), ds, scale, model_name=name).mean() for name, spec in specs.items()}
-    return {**{k: {m: float(v) for m, v in r.items()} for k, r in res.items()}, "unit": ds.protocol.unit,
-            "images": len(ds)}
+    return api.evaluate_models(models, {"middlebury": f"middlebury:{middlebury}"}, scale, limit=n)["middlebury"]
 
 
 def _report(args, preset, budget, lut, found, hand, rows, unit, seconds) -> str:

@@ -16,7 +16,6 @@ Usage: python bench/task_quality.py --task thermal|saliency|pansharpening [--dev
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -40,23 +39,22 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=256)
     args = ap.parse_args()
 
-    from dcnas_deploy.lut.table import find_lut
+    from dcnas_deploy import api
     from dcnas_deploy.presets import load_preset
     from dcnas_deploy.tasks import get_task
 
     task = get_task(args.task)
     preset = load_preset(args.preset or ("pansharpening-x4" if args.task == "pansharpening" else f"{args.task}-x8"))
     space = preset.make_space()
-    lut = find_lut(args.device, space)
-    os.environ.setdefault("DCNAS_LUTS", str(lut.path.parent))
+    lut = api.host_lut(args.device, space, on_note=print)  # this host's table, as `search` holds budgets against
     budget = float(np.median(lut.batch_latency(space.sample_genomes(20000, seed=0), space)))
     out = args.out or Path(f"runs/task-{args.task}")
     stages = Stages(out)
     base = {"preset": preset.to_dict(), "device": args.device, "lut": str(lut.path)}
 
-    stages.run("supernet", base, lambda: _supernet(preset, out))
+    stages.run("supernet", base, lambda: api.train_supernet(preset, out / "supernet").to_dict())
     found = stages.run("search", {**base, "budget_ms": budget, "params": args.params},
-                       lambda: _search(out, args.device, budget, args.params))
+                       lambda: _search(out, args.device, budget, lut.file, args.params))
     arch = Arch.from_yaml(found["arch"])
     models = {f"searched, trained on {args.task}": stages.run(
         "retrain", {**base, "arch": arch.to_hex()}, lambda: _retrain(arch, preset, out / "final"))["model"]}
@@ -75,54 +73,29 @@ def main() -> None:
     print(text)
 
 
-def _supernet(preset, out: Path) -> Dict[str, Any]:
-    from dcnas_deploy.train.supernet import train_supernet
+def _search(out: Path, device: str, budget: float, lut: Path, params: Optional[str] = None) -> Dict[str, Any]:
+    from dcnas_deploy import api
 
-    run = out / "supernet"
-    res = train_supernet(preset, run, resume=(run / "checkpoint.pt").is_file())
-    return {"steps": res["steps"], "val_start": res["val_start"], "val_end": res["val_end"], "seconds": res["elapsed_s"]}
-
-
-def _search(out: Path, device: str, budget: float, params: Optional[str] = None) -> Dict[str, Any]:
-    from dcnas_deploy.search.constraints import build_constraints
-    from dcnas_deploy.search.evolution import SearchSettings
-    from dcnas_deploy.search.inputs import load_supernet_inputs
-    from dcnas_deploy.search.run import search_architecture
-
-    inputs = load_supernet_inputs(out / "supernet")
-    cons = build_constraints(inputs.space, [f"{budget}ms"], [device], params=params)
-    pred = inputs.predictor
-    res = search_architecture(inputs.space, cons, inputs.fitness, out / "searched.yaml",
-                              SearchSettings.from_section(inputs.preset.search),
-                              "evolution+predictor" if pred is not None else "evolution",
-                              inputs.scorer(pred.tau_hi) if pred is not None else None, seed=0,
-                              provenance={"supernet": str(out / "supernet")}, fitness_key=inputs.fitness_key)
-    measured = [t for t in res.verification.tried if t["accepted"]][0]["devices"][device]
-    return {"arch": str(res.arch_path), "genome": res.arch.to_hex(), "lut_ms": measured["lut_ms"],
-            "measured_ms": measured["measured"]["median_ms"], "tried": len(res.verification.tried)}
+    res = api.search(api.SearchRequest(supernet=out / "supernet", out=out / "searched.yaml", latency=[f"{budget}ms"],
+                                       devices=[device], params=params, luts={device: lut}), on_note=print)
+    measured = res.chosen_on_device[device]
+    return {"arch": str(res.arch_path), "genome": res.genome, "lut_ms": measured["lut_ms"],
+            "measured_ms": measured["measured"]["median_ms"], "tried": len(res.closed_loop)}
 
 
 def _retrain(arch: Arch, preset, run: Path) -> Dict[str, Any]:
-    from dcnas_deploy.train.retrain import train_arch
+    from dcnas_deploy import api
 
-    res = train_arch(arch, preset, run, init="scratch", resume=(run / "checkpoint.pt").is_file())
-    return {"model": str(res["model"])}
+    return api.retrain(arch, preset, run, init="scratch").to_dict()
 
 
 def _evaluate(models: Dict[str, str], scale: int, spec: str, images: Path, task) -> Dict[str, Any]:
-    from dcnas_deploy.data.evaluation import evaluate
-    from dcnas_deploy.data.registry import open_dataset
-    from dcnas_deploy.upsamplers import create_upsampler
+    from dcnas_deploy import api
 
-    ds = open_dataset(spec, split="test")
-    specs = {**models, **{b: b for b in dict.fromkeys([*task.baselines, "guided-filter", "jbu"])}}
-    res = {}
-    for i, (name, s) in enumerate(specs.items()):
-        save = images if i == 0 else None  # side-by-side PNGs of the first (trained) model
-        up = create_upsampler(s, scale, guide_bands=task.guide_channels)
-        res[name] = evaluate(up, ds, scale, model_name=name, save_images=save).mean()
-    return {"means": {k: {m: float(v) for m, v in r.items()} for k, r in res.items()}, "unit": ds.protocol.unit,
-            "images": len(ds)}
+    baselines = [b for b in dict.fromkeys([*task.baselines, "guided-filter", "jbu"])]
+    ev = api.evaluate_models(models, {"test": spec}, scale, baselines, guide_bands=task.guide_channels,
+                             save_images=images)["test"]
+    return {"means": {k: v for k, v in ev.items() if isinstance(v, dict)}, "unit": ev["unit"], "images": ev["images"]}
 
 
 def _report(args, task, preset, budget, lut, found, params, ev, spec, seconds) -> str:

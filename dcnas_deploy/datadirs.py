@@ -26,6 +26,9 @@ from typing import Dict, List, Optional
 import dcnas_deploy
 
 APP = "dcnas-deploy"
+MIDDLEBURY = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "middlebury"
+"""The 30 real Middlebury RGB-D pairs beside a source checkout (../shared/data/middlebury): the yardstick, never
+trained on."""
 ENV: Dict[str, str] = {"devices": "DCNAS_DEVICES", "profiles": "DCNAS_PROFILES", "luts": "DCNAS_LUTS"}
 WHAT: Dict[str, str] = {"devices": "device profiles (*.yaml)", "profiles": "presets (*.yaml)",
                         "luts": "latency LUTs (*.yaml)"}

@@ -34,3 +34,19 @@ def lenient_host_check(monkeypatch):
     """This VM's speed swings up to ~2x within seconds (README), so tests that are not about the 2x refusal
     raise it out of reach; test_search.py's refusal tests keep it."""
     monkeypatch.setattr("dcnas_deploy.lut.host_tables.MAX_FACTOR", 10.0)
+
+
+def _complete_card(scale: int, **fields) -> dict:
+    """A complete model card for a model shipped by a test (the loader refuses incomplete ones); values say 'test'."""
+    card = {"task": "depth", "scale": scale, "params": 1, "arch": "test", "budget": {"params": "test"},
+            "speed": {"device": "cpu", "runtime": "onnxruntime test", "threads": 1, "hr": [32, 32], "median_ms": 1.0,
+                      "p10_ms": 1.0, "p90_ms": 1.0, "fps": 1000.0, "host": "test-host", "date": "2026-01-01"},
+            "metrics": {"middlebury": {"ours": {"rmse": 1.0}, "jbu": {"rmse": 2.0}}}}
+    card.update(fields)
+    return card
+
+
+@pytest.fixture
+def model_card():
+    """complete_card(scale, **fields): a card the shipped-model loader accepts, for models tests ship."""
+    return _complete_card

@@ -312,7 +312,7 @@ CASES = [
     C(["evaluate", "-m", "jbu:sigma_range=abc", "--data", "middlebury:mb"], "'abc'", "give numbers as jbu:key=value"),
     C(["evaluate", "-m", "guided-filter:eps=nan", "--data", "middlebury:mb"], "eps=nan", "e.g. guided-filter:"),
     C(["evaluate", "-m", "depth-x8", "--data", "middlebury:mb", "--scale", "4"], "depth-x8 was trained for ×8",
-      "shipped ×4 model: depth-x4"),
+      "shipped ×4 models: depth-x4"),
     C(["evaluate", "-m", "depth-x8", "--data", "pansharpening-synthetic:n=2,size=64"],
       "depth-x8 is a 1-band depth model with a 3-band RGB guide",
       "this data has 4-band multispectral targets with a 1-band PAN guide"),

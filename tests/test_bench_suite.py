@@ -13,7 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
-PENDING = {"bench/card_speed.py", "bench/realtime_pareto.py", "bench/retrain_steps.py"}
+PENDING: set = set()
 """Scripts with a row whose file may not be committed yet (written beside this change); their rows are checked in
 full once the file is here. Empty this set when they are."""
 OUTPUT_FLAGS = ("--out", "--run", "--json", "--ship-root", "--heldout")

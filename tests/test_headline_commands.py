@@ -34,7 +34,7 @@ def _tiny_preset(folder: Path) -> Path:
     return path
 
 
-def test_search_and_export_as_typed(tmp_path, monkeypatch, lenient_host_check):
+def test_search_and_export_as_typed(tmp_path, monkeypatch, lenient_host_check, model_card):
     from dcnas_deploy import pretrained
     from dcnas_deploy.train.ship_pretrained import ship_model, ship_supernet
 
@@ -57,7 +57,7 @@ def test_search_and_export_as_typed(tmp_path, monkeypatch, lenient_host_check):
     assert "using the shipped supernet-x4" in out and "profiling this host first" in out
     assert (tmp_path / "luts" / "cpu-c4-32x32-x4.yaml").is_file()
     _cli("train", "--arch", "made/arch.yaml", "--preset", str(preset), "--out", "made/final", "--no-progress")
-    ship_model(tmp_path / "made" / "final" / "model.pt", "depth-x8", {"scale": 4}, shipped)
+    ship_model(tmp_path / "made" / "final" / "model.pt", "depth-x8", model_card(4), shipped)
     out = _cli("export", "--target", "onnx", "--no-latency", "--check-images", "1", "-o", "made/export")
     assert "using the shipped depth-x8" in out and (tmp_path / "made" / "export" / "depth-x8_fp32.onnx").is_file()
 

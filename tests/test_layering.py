@@ -25,6 +25,8 @@ LAYERS: List[set] = [
     {"train"},
     {"search", "export"},
     {"pipeline"},
+    {"api"},
+    {"demo"},
     {"cli"},
     {"__main__"},
 ]

@@ -17,7 +17,7 @@ from dcnas_deploy.upsamplers import create_upsampler
 
 
 @pytest.fixture
-def shipped_tiny(tmp_path, monkeypatch):
+def shipped_tiny(tmp_path, monkeypatch, model_card):
     """A width-4 ×4 model with random weights shipped as 'tiny-x4' into an empty shipped folder."""
     import torch
 
@@ -29,7 +29,7 @@ def shipped_tiny(tmp_path, monkeypatch):
             p.mul_(0.5)
     src = save_model(tmp_path / "run" / "model.pt", net, {"norm": "lr", "scale": 4})
     root = tmp_path / "shipped"
-    ship_model(src, "tiny-x4", {"scale": 4, "metrics": {"note": "test"}}, root)
+    ship_model(src, "tiny-x4", model_card(4), root)
     monkeypatch.setattr(pretrained, "PRETRAINED_DIR", root)
     return src, root
 
@@ -38,7 +38,7 @@ def test_a_shipped_model_is_used_by_name_like_its_file(shipped_tiny):
     src, root = shipped_tiny
     card = yaml.safe_load((root / "tiny-x4" / "card.yaml").read_text())
     assert card["kind"] == "model" and card["weights"]["stored"] in ("fp16", "fp32")
-    assert card["weights"]["fp16_max_abs_change"] >= 0 and card["metrics"] == {"note": "test"}
+    assert card["weights"]["fp16_max_abs_change"] >= 0 and card["metrics"]["middlebury"]["ours"] == {"rmse": 1.0}
     assert pretrained.available_pretrained("model") == {"tiny-x4": card}
     rng = np.random.default_rng(0)
     lr = rng.uniform(1, 3, (8, 8)).astype(np.float32)
@@ -97,7 +97,7 @@ def test_shipped_supernet_is_the_default_only_when_marked(tmp_path, monkeypatch)
 
 
 def test_demo_starts_from_the_shipped_supernet_of_its_space(tmp_path, monkeypatch):
-    from dcnas_deploy.pipeline.demo import _given_supernet, _supernet_source
+    from dcnas_deploy.demo.run import _given_supernet, _supernet_source
     from dcnas_deploy.presets import load_preset
     from dcnas_deploy.train.rundir import RunDir
 
@@ -132,7 +132,9 @@ def test_each_shipped_model_is_tiny_class_and_beats_bicubic_on_real_pairs(name, 
     path = pretrained.pretrained_model(name)
     model, meta = load_model(path)
     assert model.space.scale == card["scale"] == meta["scale"]
-    assert model.space.params(model.arch) == card["params"] <= 600_000
+    assert model.space.params(model.arch) == card["params"]
+    if "params" in card["budget"]:  # a Tiny-class model searched under a parameter budget
+        assert card["params"] <= 600_000
     assert path.stat().st_size < 4e6
     mb = card["metrics"]["middlebury"]
     assert mb["images"] == 30 and mb["ours"]["rmse"] < mb["bicubic"]["rmse"]  # what the card says, over 30 pairs
@@ -156,3 +158,63 @@ def test_each_shipped_supernet_loads_in_the_space_its_card_names(name):
 def test_the_default_supernet_is_the_x8_one_when_shipped():
     default = pretrained.default_supernet()
     assert default is None or SHIPPED[default.name]["scale"] == 8
+
+
+def test_incomplete_cards_are_refused_naming_the_field(shipped_tiny, tmp_path):
+    src, root = shipped_tiny
+    card_path = root / "tiny-x4" / "card.yaml"
+    card = yaml.safe_load(card_path.read_text())
+    del card["speed"]["fps"]
+    card_path.write_text(yaml.safe_dump(card))
+    with pytest.raises(ConfigError, match="has no 'speed.fps'"):
+        pretrained.pretrained_model("tiny-x4")
+    with pytest.raises(ConfigError, match="speed.fps"):
+        create_upsampler("tiny-x4", 4)
+    res = CliRunner().invoke(app, ["models"])
+    assert res.exit_code == 2 and "card has no 'speed.fps'" in res.output and "1 shipped card(s) incomplete" in res.output
+    del card["budget"]
+    card_path.write_text(yaml.safe_dump(card))
+    assert pretrained.missing_card_field(card) == "budget"
+
+
+def test_models_lists_each_shipped_model_with_its_speed(shipped_tiny):
+    res = CliRunner().invoke(app, ["models"])
+    assert res.exit_code == 0, res.output
+    assert "tiny-x4" in res.output and "1000.0" in res.output and "test-host" in res.output
+    res = CliRunner().invoke(app, ["models", "--json"])
+    assert res.exit_code == 0 and '"tiny-x4"' in res.output
+
+
+def test_a_model_timed_off_its_device_says_where_its_fps_came_from(shipped_tiny):
+    _, root = shipped_tiny
+    said = pretrained.speed_note(root / "tiny-x4" / "model.pt", "cpu-openvino")
+    assert said is not None and "made for cpu" in said and "not on cpu-openvino" in said
+    assert "measured elsewhere" not in pretrained.speed_note(root / "tiny-x4" / "model.pt", "cpu")
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in SHIPPED.items() if c["kind"] == "model"))
+def test_each_shipped_card_states_its_speed_where_and_when(name):
+    from dcnas_deploy.costs import parse_latency
+    from dcnas_deploy.runtimes.devices import load_device
+
+    card = SHIPPED[name]
+    assert pretrained.missing_card_field(card) is None
+    sp = card["speed"]
+    profile = load_device(sp["device"])
+    assert sp["runtime"].split()[0] == profile.runtime and sp["threads"] == profile.threads
+    assert sp["p10_ms"] <= sp["median_ms"] <= sp["p90_ms"] and abs(sp["fps"] - 1000 / sp["median_ms"]) < 0.1
+    assert len(sp["host"]) > 8 and sp["date"][:4] >= "2026"
+    if "latency" in card["budget"]:  # made for a device: measured there, within its budget, at the deploy size
+        assert card["budget"]["device"] == sp["device"]
+        if "hr" in card["budget"]:  # searched at a deployment size: timed at it
+            assert "x".join(str(v) for v in sp["hr"]) == card["budget"]["hr"]
+        assert sp["median_ms"] <= parse_latency(card["budget"]["latency"])
+        assert card["training"]["closed_loop"][sp["device"]]["decided_ms"] <= parse_latency(card["budget"]["latency"])
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in SHIPPED.items() if c["kind"] == "model"))
+def test_each_shipped_model_exports_by_name(name, tmp_path):
+    res = CliRunner().invoke(app, ["export", "--model", name, "--target", "onnx", "--hr", "64x64", "--no-latency",
+                                   "-o", str(tmp_path / "x")])
+    assert res.exit_code == 0, res.output
+    assert list((tmp_path / "x").glob("*.onnx"))

@@ -606,7 +606,7 @@ def test_search_and_demo_give_a_device_specific_supernet_its_own_devices_tau(tra
 
     from dcnas_deploy.cli.main import app
     from dcnas_deploy.datadirs import shipped_dir
-    from dcnas_deploy.pipeline import demo
+    from dcnas_deploy.demo import run as demo
     from dcnas_deploy.presets import load_preset
     from dcnas_deploy.search import inputs as inputs_mod
 

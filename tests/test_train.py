@@ -543,6 +543,18 @@ def test_train_arch_refuses_mismatched_space_and_supernet(supernet_run, tmp_path
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
+def test_an_arch_searched_at_a_deployment_size_trains_with_its_preset(tmp_path):
+    """`search --hr 256x256` costs a network at the deployment size; its weights are the preset's geometry's."""
+    from dcnas_deploy.train.retrain import check_inputs
+
+    preset = tiny_preset()
+    deploy = preset.make_space().to_dict() | {"hr_size": [256, 256]}
+    check_inputs(Arch(preset.make_space().sample(1).genes, meta={"space": deploy}), preset, "scratch", None)
+    other = deploy | {"width": preset.make_space().width * 2}
+    with pytest.raises(ConfigError, match="searched in space"):
+        check_inputs(Arch(preset.make_space().sample(1).genes, meta={"space": other}), preset, "scratch", None)
+
+
 def test_no_preset_on_a_cpu_warns_and_reports_the_step_cost(monkeypatch):
     """Without --preset, train/train-supernet run the GPU preset: say so, then say what a step costs here."""
     from dcnas_deploy.cli import train_cmds

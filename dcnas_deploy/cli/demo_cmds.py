@@ -30,7 +30,7 @@ def demo(device: str = typer.Option("cpu", "--device", "-d", help="Device profil
     import time
 
     from dcnas_deploy.fileio import check_output_path
-    from dcnas_deploy.pipeline.demo import DemoSettings, run_demo
+    from dcnas_deploy.demo.run import DemoSettings, run_demo
 
     check_output_path(out, "--out", folder=True)
     t0 = time.perf_counter()

@@ -112,7 +112,7 @@ def _benchmark_one(model: Path, device: str, threads: Optional[int], json_out: O
 
     from dcnas_deploy.fileio import atomic_write_text
     from dcnas_deploy.pipeline.benchmark import benchmark as run_benchmark
-    from dcnas_deploy.pretrained import model_label
+    from dcnas_deploy.pretrained import model_label, speed_note
     from dcnas_deploy.runtimes.devices import load_device
     from dcnas_deploy.terminal import status
 
@@ -128,6 +128,13 @@ def _benchmark_one(model: Path, device: str, threads: Optional[int], json_out: O
         table.add_column(col, justify="right", no_wrap=True)
     table.add_row(f"{t.median_ms:.4f}", f"{t.p10_ms:.4f}", f"{t.p90_ms:.4f}", str(t.count))
     console.print(table)
+    said = speed_note(model, profile.name)
+    if said:
+        console.print(f"note: {said}", highlight=False)
+    emulated = ((result.host or {}).get("cpu_facts") or {}).get("emulation")
+    if emulated:
+        console.print(f"[yellow]note:[/] measured under emulation ({emulated}): this timing says nothing about "
+                      "the device's speed", highlight=False)
     if result.host_speed:
         hs = result.host_speed
         console.print(f"paired with the reference network of {reference}: host speed factor {hs['factor']:.3f} "

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Literal, Optional
+from typing import TYPE_CHECKING, List, Literal, Optional
 
 import typer
 
@@ -50,6 +50,9 @@ def search(supernet: Optional[Path] = typer.Option(None, "--supernet", help="Run
                                               "reads the target) be candidates."),
            allow_guide_blind: bool = typer.Option(False, "--allow-guide-blind", help="Let networks that ignore the "
                                                   "guide (no fusion reads it: single-image SR) be candidates."),
+           allow_emulated: bool = typer.Option(False, "--allow-emulated", help="Hold budgets against a LUT measured "
+                                               "under emulation (qemu): its milliseconds say nothing about the "
+                                               "device; refused by default."),
            ) -> None:
     """Find the best architecture under latency/params/MACs budgets; verified on the device."""
     from dcnas_deploy.space import parse_hw
@@ -80,100 +83,63 @@ def search(supernet: Optional[Path] = typer.Option(None, "--supernet", help="Run
 
     for name in device:
         load_device(name)
+    if allow_guide_blind:
+        console.print("candidates include guide-blind networks (--allow-guide-blind)")
 
+    from dcnas_deploy import api
     from dcnas_deploy.runtimes.protocol import QUICK, Protocol
-    from dcnas_deploy.search.constraints import DEFAULT_DEVICE, build_constraints
-    from dcnas_deploy.search.evolution import SearchSettings
-    from dcnas_deploy.search.inputs import load_supernet_inputs
-    from dcnas_deploy.lut.host_tables import StaleTable
-    from dcnas_deploy.space import SearchSpace
 
-    inputs = load_supernet_inputs(supernet, predictor)
+    req = api.SearchRequest(supernet=supernet, out=out, latency=latency, devices=device, params=params, macs=macs,
+                            hr=hr_size, strategy=strategy, predictor=predictor, seed=seed, population=population,
+                            iterations=iterations, verify=verify, verify_max=verify_max,
+                            protocol=QUICK if quick else Protocol(), strict_raw=strict_raw,
+                            allow_bicubic=allow_bicubic, allow_guide_blind=allow_guide_blind,
+                            allow_emulated=allow_emulated, allow_profile=not no_profile)
     if predictor is not None and strategy != "evolution+predictor":
         console.print(f"note: --strategy {strategy} does not use a predictor; {predictor} is ignored")
-    sp = inputs.space
-    deploy = SearchSpace(width=sp.width, scale=sp.scale, hr_size=hr_size or sp.hr_size,
-                         target_channels=sp.target_channels,
-                         guide_channels=sp.guide_channels)
-    # --population/--iterations go through the preset's own checks (topk ≤ population ≤ init_pool)
-    s = inputs.preset.with_overrides({"search.population": population, "search.iterations": iterations}).search
-    if not (latency or params or macs):
-        budgets = dict(s.constraints)
-        latency = [v for k, v in budgets.items() if k.startswith("latency")]
-        device = [k.split(":", 1)[1] for k in budgets if k.startswith("latency")]
-        params, macs = budgets.get("params"), budgets.get("macs")
-        console.print(f"no budget given: using the preset's {budgets}")
-    paired = device or ([DEFAULT_DEVICE] if len(latency) == 1 else [])
-    protocol = QUICK if quick else Protocol()
-    settings = SearchSettings.from_section(s)
-    stale: Optional[str] = None
-    for attempt in (1, 2):
-        luts: Dict[str, Path] = {}
-        if latency and len(paired) == len(latency):  # otherwise build_constraints says what is wrong
-            for name in paired:
-                luts[name] = host_lut(name, deploy, protocol, not no_profile, verify,
-                                      reprofile=load_device(name).name == stale).file
-        constraints = build_constraints(deploy, latency, device, params, macs, luts=luts)
-        for c in constraints:
-            console.print(f"budget: {c.name} ≤ {c.format(c.budget)}")
-        if allow_guide_blind and attempt == 1:
-            console.print("candidates include guide-blind networks (--allow-guide-blind)")
-        try:
-            outcome = _search_with_progress(deploy, constraints, inputs, out, settings, strategy, seed, verify,
-                                            verify_max, protocol, _sources(supernet, predictor, strategy),
-                                            strict_raw, allow_bicubic, allow_guide_blind)
-            break
-        except StaleTable as exc:
-            # e.g. a table profiled while the machine was busy, checked once it is quiet: measure it again (the
-            # search's scores are reused from its evaluated.csv), once
-            if attempt == 2 or no_profile:
-                raise
-            console.print(f"[yellow]note:[/] {exc}", highlight=False)
-            stale = exc.device
-    if outcome.stale_cache is not None:
-        console.print(f"note: the previous {outcome.files['evaluated'].name} was scored with another supernet or "
-                      f"validation data; it was moved to {outcome.stale_cache} and nothing in it was reused")
-    for entry in outcome.verification.tried:
+    result = _search_with_progress(req)
+    for entry in result.closed_loop:
         for dev, v in entry["devices"].items():
             console.print(f"  closed loop {entry['genome'][:12]}… on {dev}: {closed_loop_text(v)}", highlight=False)
-    meta = outcome.arch.meta["search"]
-    console.print(f"[b]chose[/] {out}: val RMSE {meta['val_rmse']:.4g}; "
-                  + ", ".join(f"{k} {v['predicted']:.4g}" for k, v in meta["constraints"].items()))
+    meta = result.arch.meta["search"]
+    console.print(f"[b]chose[/] {out}: val RMSE {result.val_rmse:.4g}; "
+                  + ", ".join(f"{k} {v['predicted']:.4g}" for k, v in result.constraints.items()))
     if "guide_blind" in meta:
         console.print("[yellow]note:[/] the chosen network ignores its guide (--allow-guide-blind)", highlight=False)
-    console.print("wrote " + ", ".join(str(p) for p in outcome.files.values() if p.exists()))
+    console.print("wrote " + ", ".join(str(p) for p in result.files.values() if p.exists()))
 
 
-def _search_with_progress(deploy: SearchSpace, constraints, inputs, out: Path, settings, strategy: str, seed: int,
-                          verify: bool, verify_max: int, protocol: Protocol, sources: dict, strict_raw: bool,
-                          allow_bicubic: bool, allow_guide_blind: bool = False):
-    """search_architecture with a progress bar (best fitness so far, ETA) and notes printed as they come."""
+def _search_with_progress(req):
+    """api.search with a progress bar (best fitness so far, ETA) once the search runs, profiling bars before it."""
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-    from dcnas_deploy.search.run import search_architecture
+    from dcnas_deploy import api
     from dcnas_deploy.terminal import LineProgress
+
+    def note(line: str) -> None:
+        console.print(f"[yellow]note:[/] {line}", highlight=False)
+
+    def budget(c) -> None:
+        console.print(f"budget: {c.name} ≤ {c.format(c.budget)}")
+
+    def lut_for(name: str, space, reprofile: bool) -> Path:
+        return host_lut(name, space, req.protocol, req.allow_profile, req.verify, reprofile=reprofile).file
 
     bar = LineProgress(TextColumn("search"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[best]}"),
                        TextColumn("ETA"), TimeRemainingColumn(), console=console)
-    task = bar.add_task("search", total=settings.iterations + 1, best="")
+    state: dict = {}
 
-    def on_iteration(it, log):
-        bar.update(task, completed=it + 1, best=f"best val RMSE {log.curve[-1]['best']:.4g}, {len(log.fitness)} evaluated")
+    def on_iteration(it, log, iterations):
+        if not state:  # the bar starts with the search, after any profiling bars have gone
+            bar.start()
+            state["task"] = bar.add_task("search", total=iterations + 1, best="")
+        bar.update(state["task"], completed=it + 1,
+                   best=f"best val RMSE {log.curve[-1]['best']:.4g}, {len(log.fitness)} evaluated")
 
-    with bar:
-        return search_architecture(deploy, constraints, inputs.fitness, out, settings, strategy,
-                                   inputs.scorer_for(constraints), seed, verify, verify_max, protocol, sources,
-                                   on_iteration=on_iteration, on_verify=None, fitness_key=inputs.fitness_key,
-                                   strict_raw=strict_raw, allow_bicubic=allow_bicubic,
-                                   allow_guide_blind=allow_guide_blind,
-                                   on_note=lambda line: console.print(f"[yellow]note:[/] {line}", highlight=False))
-
-
-def _sources(supernet: Path, predictor: Optional[Path], strategy: str) -> dict:
-    """What the search read, for arch.yaml's record."""
-    if predictor is None or strategy != "evolution+predictor":
-        return {"supernet": str(supernet)}
-    return {"supernet": str(supernet), "predictor": str(predictor)}
+    try:
+        return api.search(req, on_note=note, on_iteration=on_iteration, on_budget=budget, lut_for=lut_for)
+    finally:
+        bar.stop()
 
 
 def host_lut(device: str, space: SearchSpace, protocol: Protocol, allow_profile: bool, check_speed: bool,

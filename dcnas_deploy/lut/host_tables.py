@@ -50,6 +50,8 @@ class StaleTable(DcnasError):
 def host_key(fp: dict) -> str:
     """Folder name of a host: its readable short key plus a digest of every speed-deciding field."""
     hard = {k: sorted(fp.get(k) or []) if k == "isa" else fp.get(k) for k in HARD_FIELDS}
+    if not hard.get("emulation"):
+        hard.pop("emulation", None)  # real hardware keeps the folder names it had before emulation was recorded
     digest = hashlib.sha1(json.dumps(hard, sort_keys=True, default=str).encode()).hexdigest()[:8]
     return f"{short_key(fp)}-{digest}"
 

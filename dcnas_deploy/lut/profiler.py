@@ -43,6 +43,8 @@ def _open_lut(profile: DeviceProfile, space: SearchSpace, out: Path, info: dict,
                             "host": info, "fingerprint": fingerprint, "threads": profile.threads,
                             "measured_by": f"dcnas-deploy {__version__}", "protocol": protocol.to_dict()},
                 reference=Reference(reference_arch().to_hex()))
+    if fingerprint.get("emulation"):  # timings of an emulator: kept, but never mistaken for the device's (search refuses)
+        fresh.provenance["emulated"] = fingerprint["emulation"]
     if force or not out.is_file():
         return fresh
     lut = LUT.load(out)

@@ -217,6 +217,12 @@ class LUT:
         """What decided the measured speed (runtimes.fingerprint), or None for tables that predate it."""
         return self.provenance.get("fingerprint")
 
+    @property
+    def emulation(self) -> Optional[str]:
+        """How the measuring host was emulated (provenance `emulated`, or its fingerprint's `emulation`), else None:
+        such a table times the emulator, not the device (runtimes.fingerprint.emulation)."""
+        return self.provenance.get("emulated") or (self.fingerprint or {}).get("emulation") or None
+
     def host_mismatches(self, current: Dict[str, Any]) -> Optional[List[Mismatch]]:
         """How `current` (a fingerprint) differs from the measuring host; None when this LUT has no fingerprint."""
         return None if self.fingerprint is None else compare(self.fingerprint, current)

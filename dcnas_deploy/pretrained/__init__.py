@@ -32,6 +32,36 @@ def _cards() -> Dict[str, Dict[str, Any]]:
     return out
 
 
+MODEL_FIELDS = ("task", "scale", "params", "arch", "budget", "speed", "metrics")
+"""What every shipped model's card states."""
+SPEED_FIELDS = ("device", "runtime", "threads", "hr", "median_ms", "p10_ms", "p90_ms", "fps", "host", "date")
+"""What a card's `speed` states: where (device, host fingerprint key), when, and the measured latency."""
+
+
+def missing_card_field(card: Dict[str, Any]) -> Optional[str]:
+    """The first field a shipped model's card lacks ('speed.fps', 'metrics.middlebury'), or None when complete."""
+    for key in MODEL_FIELDS:
+        if card.get(key) in (None, "", {}):
+            return key
+    speed = card["speed"] if isinstance(card["speed"], dict) else {}
+    for key in SPEED_FIELDS:
+        if speed.get(key) in (None, ""):
+            return f"speed.{key}"
+    mb = card["metrics"].get("middlebury") if isinstance(card["metrics"], dict) else None
+    for who in ("ours", "jbu"):
+        if not isinstance(mb, dict) or not isinstance(mb.get(who), dict) or "rmse" not in mb[who]:
+            return f"metrics.middlebury.{who}.rmse"
+    return None
+
+
+def check_model_card(name: str, card: Dict[str, Any]) -> None:
+    """ConfigError naming the missing field when shipped model `name`'s card is incomplete."""
+    field = missing_card_field(card)
+    if field is not None:
+        raise ConfigError(f"shipped model {name!r}: its card ({PRETRAINED_DIR / name / CARD}) has no '{field}'; "
+                          "cards are written by bench/train_pretrained.py with every field measured — re-ship it")
+
+
 def available_pretrained(kind: Optional[str] = None) -> Dict[str, Dict[str, Any]]:
     """Shipped entries (name -> card), optionally only those of `kind` ('model' or 'supernet')."""
     return {n: c for n, c in _cards().items() if kind is None or c.get("kind") == kind}
@@ -47,12 +77,13 @@ def pretrained_model(name: str) -> Path:
     models = available_pretrained("model")
     if name not in models:
         raise ConfigError(f"no shipped model called {name!r}; shipped: {', '.join(models) or 'none'}")
+    check_model_card(name, models[name])
     return PRETRAINED_DIR / name / "model.pt"
 
 
 def resolve_model(spec: str) -> str:
-    """A shipped model's name becomes the path of its model.pt; anything else is returned unchanged."""
-    return str(PRETRAINED_DIR / spec / "model.pt") if is_pretrained_model(spec) else spec
+    """A shipped model's name becomes the path of its model.pt (its card checked); anything else is unchanged."""
+    return str(pretrained_model(spec)) if is_pretrained_model(spec) else spec
 
 
 def model_label(path: os.PathLike | str) -> str:
@@ -63,6 +94,20 @@ def model_label(path: os.PathLike | str) -> str:
             and shipped in available_pretrained("model"):
         return shipped
     return p.name
+
+
+def speed_note(path: os.PathLike | str, device: str) -> Optional[str]:
+    """What the card of the shipped model at `path` says of its speed, and whether it was measured on `device`."""
+    name = model_label(path)
+    card = available_pretrained("model").get(name)
+    if card is None or Path(path).name != "model.pt" or not isinstance(card.get("speed"), dict):
+        return None
+    sp = card["speed"]
+    said = (f"{name}'s card: {float(sp['median_ms']):.1f} ms ({float(sp['fps']):.1f} fps) on {sp['device']} at "
+            f"{'x'.join(str(v) for v in sp['hr'])}, {sp['threads']} thread(s), host {sp['host']}, {sp['date'][:10]}")
+    if sp["device"] != device:
+        said += f"; it was made for {sp['device']}, so that figure was measured elsewhere, not on {device}"
+    return said
 
 
 def shipped_models_at(scale: int) -> List[str]:

@@ -167,8 +167,10 @@ class AgentConnection(Connection):
             return False, (f"agent at {self.client.url}: {runtime} {facts.get('version')} has no "
                            f"{self.profile.runtime_device} device (it has {devices})")
         host = info.get("host", {})
+        emulated = (host.get("cpu_facts") or {}).get("emulation")
         return True, (f"agent at {self.client.url}: {runtime} {facts.get('version')} "
-                      f"{self.profile.runtime_device} on {host.get('hostname')} ({host.get('cpu')})")
+                      f"{self.profile.runtime_device} on {host.get('hostname')} ({host.get('cpu')}"
+                      + (f"; EMULATED: {emulated}" if emulated else "") + ")")
 
     def info(self) -> Dict[str, Any]:
         """The device host's provenance as the agent reports it (same keys as runtimes.host.host_info)."""

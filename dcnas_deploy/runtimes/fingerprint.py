@@ -25,9 +25,13 @@ ISA_FLAGS = (
 """CPU feature flags that select different kernels in the runtimes we measure."""
 
 HARD_FIELDS = ("machine", "cpu_vendor", "cpu_family", "cpu_model", "cpu_part", "isa", "runtime",
-               "runtime_version", "threads", "accelerator", "graph_forms")
-"""A mismatch in any of these refuses reuse: another generation, kernel set, runtime, thread count, or another form
-of the graph the runtime is given (GRAPH_FORMS)."""
+               "runtime_version", "threads", "accelerator", "graph_forms", "emulation")
+"""A mismatch in any of these refuses reuse: another generation, kernel set, runtime, thread count, another form
+of the graph the runtime is given (GRAPH_FORMS), or an emulated host for a real one (`emulation`)."""
+
+EMULATION_ENV = "DCNAS_EMULATED"
+"""Set (to a description, e.g. 'qemu-user aarch64') by whoever starts an emulated host: the declared form of
+`emulation()`, for emulators that hide the kernel's architecture too."""
 
 GRAPH_FORMS = {"litert": "litert-forms/1: 7x7 depthwise split in three, pixel shuffle by row phases"}
 """Per runtime, the version of the exact op rewrites its converter applies (model.litert_forms for LiteRT): a table
@@ -103,8 +107,71 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def arch_family(machine: Optional[str]) -> str:
+    """'x86', 'arm' or the leading letters of another machine name ('ppc64le' -> 'ppc'); '' when unknown.
+
+    32-bit userlands on 64-bit kernels (i686 on x86_64, armv8l on aarch64) are the same family: not emulation."""
+    m = (machine or "").strip().lower()
+    if m in ("x86_64", "amd64", "x86", "i386", "i486", "i586", "i686"):
+        return "x86"
+    if m.startswith(("arm", "aarch64")):
+        return "arm"
+    match = re.match(r"[a-z]+", m)
+    return match.group(0) if match else ""
+
+
+def emulation(machine: Optional[str] = None, kernel_arch_file: str = "/proc/sys/kernel/arch",
+              cpuinfo: Optional[str] = None, env: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """How this process is emulated (a short description), or None on real hardware.
+
+    User-mode emulators (qemu-user, with or without binfmt_misc; box64/FEX the other way round) report the
+    guest's architecture through uname (`platform.machine()`), but not through /proc/sys/kernel/arch, the
+    kernel's own, which they do not intercept. A kernel of another architecture family is therefore
+    emulation (a 32-bit userland on its 64-bit kernel is not). Where that file is missing (older kernels),
+    /proc/cpuinfo of another family says the same: qemu-user 7.2 passes the host's through (newer
+    releases make one up for ARM guests, hence the kernel check first). $DCNAS_EMULATED declares it outright.
+    """
+    env = os.environ if env is None else env
+    declared = (env.get(EMULATION_ENV) or "").strip()
+    if declared.lower() in ("0", "no", "false"):
+        declared = ""
+    machine = platform.machine() if machine is None else machine
+    found = None
+    try:
+        kernel = _read(kernel_arch_file)
+    except OSError:
+        kernel = ""
+    if kernel and arch_family(kernel) and arch_family(kernel) != arch_family(machine):
+        found = "user-mode emulation (userland %s, kernel %s)" % (machine, kernel)
+    else:
+        if cpuinfo is None:
+            try:
+                with open("/proc/cpuinfo") as f:
+                    cpuinfo = f.read()
+            except OSError:
+                cpuinfo = ""
+        described = _cpuinfo_family(cpuinfo)
+        if described and arch_family(machine) and described != arch_family(machine):
+            found = "user-mode emulation (userland %s, /proc/cpuinfo of an %s CPU)" % (machine, described)
+    if declared and found:
+        return "%s: %s" % (found, declared)
+    return found or (declared or None)
+
+
+def _cpuinfo_family(text: str) -> str:
+    """'x86' or 'arm' when /proc/cpuinfo text has that layout, else ''."""
+    keys = {line.partition(":")[0].strip().lower() for line in text.splitlines() if ":" in line}
+    if "vendor_id" in keys and "flags" in keys:
+        return "x86"
+    if "cpu implementer" in keys or "cpu architecture" in keys:
+        return "arm"
+    return ""
+
+
 def local_cpu() -> Dict[str, Any]:
-    """This machine's CPU identity, ISA flags, usable cores and caches."""
+    """This machine's CPU identity, ISA flags, usable cores and caches, and whether it is emulated.
+
+    Under emulation (`emulation`) the CPU fields describe the CPU running the emulator, not the emulated one."""
     try:
         with open("/proc/cpuinfo") as f:
             info = parse_cpuinfo(f.read())
@@ -114,6 +181,7 @@ def local_cpu() -> Dict[str, Any]:
     info["machine"] = platform.machine()
     info["cores"] = usable_cores()
     info["caches"] = cache_sizes()
+    info["emulation"] = emulation(info["machine"])
     return info
 
 
@@ -125,7 +193,7 @@ def fingerprint(host: Mapping[str, Any], runtime: str, runtime_version: Optional
     """
     facts = dict(host.get("cpu_facts") or {})
     fp = {k: facts.get(k) for k in ("machine", "cpu_vendor", "cpu_family", "cpu_model", "cpu_part", "isa",
-                                    "cpu_name", "cpu_stepping", "cores", "caches")}
+                                    "cpu_name", "cpu_stepping", "cores", "caches", "emulation")}
     if fp.get("machine") is None:
         fp["machine"] = host.get("machine")
     if fp.get("cpu_name") is None:
@@ -208,6 +276,8 @@ def short_key(fp: Mapping[str, Any]) -> str:
                               ("sve", "sve")) if flag in isa]
     if "avx512" in tags and "avx2" in tags:
         tags.remove("avx2")
+    if fp.get("emulation"):
+        tags = ["emulated", str(fp.get("machine") or "")] + tags
     parts = [vendor, str(fp.get("cpu_family") or ""), str(fp.get("cpu_model") or fp.get("cpu_part") or "")] + tags
     return _SAFE.sub("-", "-".join(p for p in parts if p).lower()).strip("-")
 

@@ -39,12 +39,17 @@ class Constraint:
         return f"{value / 1e6:.3f}M" if self.unit == "params" else f"{value / 1e9:.3f}G"
 
 
+ALLOW_EMULATED_OPTION = "--allow-emulated"
+"""The search option that holds latency budgets against tables measured under emulation (see check_not_emulated)."""
+
+
 def build_constraints(space: SearchSpace, latency: Sequence[str] = (), devices: Sequence[str] = (),
                       params: Optional[str] = None, macs: Optional[str] = None,
-                      luts: Optional[Mapping[str, Path]] = None) -> List[Constraint]:
+                      luts: Optional[Mapping[str, Path]] = None, allow_emulated: bool = False) -> List[Constraint]:
     """Constraints from CLI-style budgets; `--device D --latency T` pairs are matched in order.
 
     `luts`: device -> LUT file to cost it with (default: the device's LUT found in the LUT folders).
+    `allow_emulated`: hold budgets against tables measured under emulation too (refused by default).
     """
     latency, devices = list(latency), list(devices)
     if devices and not latency:
@@ -53,7 +58,8 @@ def build_constraints(space: SearchSpace, latency: Sequence[str] = (), devices: 
         devices = [DEFAULT_DEVICE] * len(latency) if len(latency) == 1 else []
     if len(latency) != len(devices):
         raise ConfigError(f"{len(latency)} --latency budget(s) for {len(devices)} --device(s): give them in pairs")
-    out = [latency_constraint(d, parse_latency(t), space, (luts or {}).get(d)) for d, t in zip(devices, latency)]
+    out = [latency_constraint(d, parse_latency(t), space, (luts or {}).get(d), allow_emulated)
+           for d, t in zip(devices, latency)]
     if params is not None:
         out.append(Constraint("params", parse_count(params), make_cost("params", space), "params"))
     if macs is not None:
@@ -66,16 +72,29 @@ def size_constraints(space: SearchSpace, budgets: Mapping[str, Any]) -> List[Con
     return build_constraints(space, params=budgets.get("params"), macs=budgets.get("macs"))
 
 
-def latency_constraint(device: str, budget_ms: float, space: SearchSpace, lut_path: Optional[Path] = None) -> Constraint:
-    """Latency on a device profile (name or YAML), costed by its LUT at the space's geometry (`lut_path`, else found)."""
+def latency_constraint(device: str, budget_ms: float, space: SearchSpace, lut_path: Optional[Path] = None,
+                       allow_emulated: bool = False) -> Constraint:
+    """Latency on a device profile (name or YAML), costed by its LUT at the space's geometry (`lut_path`, else found);
+    a table measured under emulation is refused unless `allow_emulated` (check_not_emulated)."""
     from dcnas_deploy.lut.table import find_lut, safe_name
     from dcnas_deploy.runtimes.devices import load_device
 
     profile = load_device(device)
     lut = find_lut(str(lut_path) if lut_path is not None else safe_name(profile.name), space)
+    check_not_emulated(lut, allow_emulated)
     # measure the way the LUT was measured: the same fixed thread count
     profile = profile.with_threads(int(lut.device.get("threads", profile.threads)))
     return Constraint(f"latency:{profile.name}", budget_ms, lut.cost_tables(space), "ms", profile, lut)
+
+
+def check_not_emulated(lut: "LUT", allow_emulated: bool = False) -> None:
+    """ConfigError when `lut` was measured under emulation (LUT.emulation) and `allow_emulated` is not given: an
+    emulator's timings say nothing about the device, so a budget held against them would be a fiction."""
+    if lut.emulation and not allow_emulated:
+        raise ConfigError(f"{lut.path} was measured under emulation ({lut.emulation}): its latencies time the "
+                          f"emulator, not the device, so search will not hold a latency budget against it. Profile "
+                          f"the device on real hardware, or pass {ALLOW_EMULATED_OPTION} to search anyway (the "
+                          f"budget then means nothing on the device)")
 
 
 def diverse_genomes(space: SearchSpace, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -82,13 +82,19 @@ class ArchTrainer(RunTrainer):
                           meta)  # self.net is build_model()'s SubNet
 
 
+def _weight_geometry(space: Dict[str, Any]) -> Dict[str, Any]:
+    """The fields of a space that decide a network's weights: all but hr_size, the size `search --hr` costed it at
+    (the network is fully convolutional, so one searched for 256×256 trains on the preset's patches as it is)."""
+    return {k: v for k, v in space.items() if k != "hr_size"}
+
+
 def check_inputs(arch: Arch, preset: Preset, init: str, supernet: Optional[Path | str]) -> None:
     """Fail before any write when the arch, the preset and the supernet don't belong together."""
     if init not in INITS:
         raise ConfigError(f"--init must be one of {list(INITS)}, got {init!r}")
     space = preset.make_space().to_dict()
     found_in = arch.meta.get("space")
-    if isinstance(found_in, dict) and found_in != space:
+    if isinstance(found_in, dict) and _weight_geometry(found_in) != _weight_geometry(space):
         raise ConfigError(f"the architecture was searched in space {found_in} but preset {preset.name!r} has {space}; "
                           f"pass the preset it was searched with (--preset) or --init supernet --supernet RUN")
     if init == "supernet":

@@ -59,6 +59,18 @@ def ship_model(model_pt: Path, name: str, card: Dict[str, Any], root: Path = PRE
     return dest
 
 
+def update_card(name: str, fields: Dict[str, Any], root: Path = PRETRAINED_DIR) -> Path:
+    """Set top-level `fields` (e.g. a re-measured `speed`) of shipped entry `name`'s card; returns the card's path."""
+    import yaml
+
+    path = root / name / CARD
+    if not path.is_file():
+        raise FileNotFoundError(f"no shipped entry {name!r} in {root}")
+    card = yaml.safe_load(path.read_text()) or {}
+    card.update(fields)
+    return _write_card(root / name, card)
+
+
 def ship_supernet(run_dir: Path, name: str, card: Dict[str, Any], root: Path = PRETRAINED_DIR,
                   check_paths: int = 16, predictor: Optional[Path] = None) -> Path:
     """Slim supernet run `run_dir` into root/name (fp16 weights without optimiser, preset, predictor) + card.yaml.

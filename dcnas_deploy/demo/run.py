@@ -11,11 +11,11 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from dcnas_deploy.pipeline.report import EVAL_SYNTHETIC
+from dcnas_deploy.demo.report import EVAL_SYNTHETIC
+from dcnas_deploy.datadirs import MIDDLEBURY
 from dcnas_deploy.pipeline.stages import Stages
 from dcnas_deploy.runtimes.protocol import CALIBRATION_NETWORKS
 
-MIDDLEBURY = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "middlebury"
 BENCH_DEVICES = ("cpu", "cpu-openvino", "cpu-tflite", "cpu-torch")
 
 
@@ -70,7 +70,7 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> Path:
                lambda: _benchmark(exp, found, out, protocol))
     stages.run("evaluate", {**base, "model": final["model"], "mb": str(s.middlebury), "n": s.eval_images},
                lambda: _evaluate(preset, final, out, s.eval_images, s.middlebury))
-    from dcnas_deploy.pipeline.report import write_report
+    from dcnas_deploy.demo.report import write_report
 
     return write_report(out, s, stages.results, stages.seconds())
 
@@ -145,66 +145,38 @@ def _given_supernet(run: Path) -> Dict[str, Any]:
 
 
 def _supernet(preset, out: Path) -> Dict[str, Any]:
-    from dcnas_deploy.train.supernet import train_supernet
+    from dcnas_deploy import api
 
-    run = out / "supernet"
-    res = train_supernet(preset, run, resume=(run / "checkpoint.pt").is_file())
-    assert res is not None  # one process: rank 0's summary
-    return {"run": str(run), "steps": res["steps"], "val_start": res["val_start"], "val_end": res["val_end"],
-            "seconds": res["elapsed_s"]}
+    return api.train_supernet(preset, out / "supernet").to_dict()
 
 
 def _search(out: Path, run: Path, device: str, lut: Dict[str, Any], percentile: float, protocol,
             log: Callable[[str], None]) -> Dict[str, Any]:
-    from dcnas_deploy.search.constraints import build_constraints
-    from dcnas_deploy.search.evolution import SearchSettings
-    from dcnas_deploy.search.inputs import load_supernet_inputs
-    from dcnas_deploy.search.run import search_architecture
-
+    from dcnas_deploy import api
     from dcnas_deploy.lut.table import LUT
 
-    inputs = load_supernet_inputs(run)
-    s = inputs.preset.search
-    latency = LUT.load(lut["lut"]).batch_latency(inputs.space.sample_genomes(10000, seed=0), inputs.space)
+    table = LUT.load(lut["lut"])
+    space = table.space()  # the preset's geometry: the demo profiled it
+    latency = table.batch_latency(space.sample_genomes(10000, seed=0), space)
     budget = float(np.percentile(latency, percentile))
-    cons = build_constraints(inputs.space, [f"{budget}ms"], [device], luts={device: Path(lut["lut"])})
-    settings = SearchSettings.from_section(s)
-    pred = inputs.predictor
-    scorer = inputs.scorer_for(cons)
-    res = search_architecture(inputs.space, cons, inputs.fitness, out / "arch.yaml", settings,
-                              "evolution+predictor" if pred is not None else "evolution", scorer, seed=0,
-                              protocol=protocol, provenance={"supernet": str(run)}, on_note=log,
-                              fitness_key=inputs.fitness_key)
-    meta = res.arch.meta["search"]
-    closed = [t for t in res.verification.tried if t["accepted"]][0]["devices"]
-    return {"arch": str(res.arch_path), "genome": res.arch.to_hex(), "budget_ms": budget, "budget_percentile": percentile,
-            "val_rmse": meta["val_rmse"], "evaluated": meta["evaluated"], "closed_loop": res.verification.tried,
-            "notes": res.verification.notes,
-            "chosen_on_device": closed, "params": inputs.space.params(res.arch),
-            "macs": inputs.space.macs(res.arch), "files": {k: str(v) for k, v in res.files.items()}}
+    res = api.search(api.SearchRequest(supernet=run, out=out / "arch.yaml", latency=[f"{budget}ms"], devices=[device],
+                                       protocol=protocol, luts={device: lut["lut"]}), on_note=log)
+    return {**res.to_dict(), "budget_ms": budget, "budget_percentile": percentile,
+            "evaluated": res.arch.meta["search"]["evaluated"]}
 
 
 def _retrain(preset, out: Path, supernet: Path) -> Dict[str, Any]:
-    from dcnas_deploy.space import Arch
-    from dcnas_deploy.train.retrain import train_arch
+    from dcnas_deploy import api
 
-    run = out / "final"
-    summary = train_arch(Arch.from_yaml(out / "arch.yaml"), preset, run, init="supernet", supernet=supernet,
-                         resume=(run / "checkpoint.pt").is_file())
-    assert summary is not None  # one process: rank 0's summary
-    return {k: v for k, v in summary.items() if isinstance(v, (int, float, str, dict, list))} | {
-        "model": str(summary["model"])}
+    return api.retrain(out / "arch.yaml", preset, out / "final", supernet=supernet).to_dict()
 
 
 def _export(preset, out: Path, final: Dict[str, Any], protocol, middlebury: Optional[Path]) -> Dict[str, Any]:
     """Every format in fp32, each checked against PyTorch on Middlebury pairs when present, else procedural scenes."""
-    from dcnas_deploy.export.formats import parse_precisions, parse_targets
-    from dcnas_deploy.export.pipeline import ExportSettings, export_checkpoint
+    from dcnas_deploy import api
 
     data = f"middlebury:{middlebury}" if middlebury is not None else EVAL_SYNTHETIC
-    settings = ExportSettings(formats=parse_targets("all"), precisions=parse_precisions("fp32"),
-                              out_dir=out / "export", data=data, latency=protocol)
-    report = export_checkpoint(final["model"], settings)
+    report = api.export(final["model"], out / "export", "all", "fp32", data=data, latency=protocol)
     d = report.to_dict()
     return {"ok": report.ok, "rows": d["rows"], "unit": d["unit"], "data": d["data"],
             "files": [r["path"] for r in d["rows"] if r.get("path")]}
@@ -212,8 +184,8 @@ def _export(preset, out: Path, final: Dict[str, Any], protocol, middlebury: Opti
 
 def _benchmark(exp: Dict[str, Any], found: Dict[str, Any], out: Path, protocol) -> Dict[str, Any]:
     """Each exported file on the local device profile whose runtime loads it, plus eager PyTorch."""
+    from dcnas_deploy import api
     from dcnas_deploy.errors import DcnasError
-    from dcnas_deploy.pipeline.benchmark import benchmark
     from dcnas_deploy.runtimes.devices import load_device
     from dcnas_deploy.runtimes.table import RUNTIMES
 
@@ -226,7 +198,7 @@ def _benchmark(exp: Dict[str, Any], found: Dict[str, Any], out: Path, protocol) 
         if target is None:
             continue
         try:
-            r = benchmark(Path(target), profile, protocol)
+            r = api.benchmark(target, device, protocol=protocol)
             rows.append({"device": device, "runtime": f"{profile.runtime} {r.host.get('runtimes', {}).get(profile.runtime, '')}",
                          "input": target, **r.timing.to_dict()})
         except DcnasError as exc:
@@ -236,23 +208,17 @@ def _benchmark(exp: Dict[str, Any], found: Dict[str, Any], out: Path, protocol) 
 
 def _evaluate(preset, final: Dict[str, Any], out: Path, n: int, middlebury: Optional[Path]) -> Dict[str, Any]:
     """Baselines and the found model on synthetic test scenes (and Middlebury when present)."""
-    from dcnas_deploy.data.evaluation import evaluate
-    from dcnas_deploy.data.registry import open_dataset
-    from dcnas_deploy.pipeline.report import comparison_grid
-    from dcnas_deploy.upsamplers import create_upsampler
+    from dcnas_deploy import api
+    from dcnas_deploy.demo.report import comparison_grid
 
     scale = preset.space.scale
-    sets = {"synthetic": open_dataset(EVAL_SYNTHETIC, split="test", limit=n)}
-    if middlebury is not None:
-        sets["middlebury"] = open_dataset(f"middlebury:{middlebury}", split="test", limit=n)
-    models = {"bicubic": "bicubic", "guided-filter": "guided-filter", "jbu": "jbu", "ours": final["model"]}
-    table: Dict[str, Dict[str, Dict[str, float]]] = {}
-    for dname, ds in sets.items():
-        table[dname] = {}
-        for mname, spec in models.items():
-            res = evaluate(create_upsampler(spec, scale), ds, scale, model_name=mname, dataset_name=dname)
-            table[dname][mname] = {k: float(v) for k, v in res.mean().items()}
-    grids = {dname: str(comparison_grid({m: create_upsampler(s, scale) for m, s in models.items()}, ds, scale,
-                                        out / f"comparison-{dname}.png"))
-             for dname, ds in sets.items()}
-    return {"scale": scale, "metrics": table, "grids": grids, "units": {d: f"RMSE/MAE in {ds.protocol.unit}" for d, ds in sets.items()}}
+    sets = {"synthetic": EVAL_SYNTHETIC, **({"middlebury": f"middlebury:{middlebury}"} if middlebury else {})}
+    grids: Dict[str, str] = {}
+
+    def grid(name: str, ds, ups) -> None:
+        grids[name] = str(comparison_grid(ups, ds, scale, out / f"comparison-{name}.png"))
+
+    scores = api.evaluate_model(final["model"], sets, scale, limit=n, on_dataset=grid)
+    table = {d: {m: v for m, v in rows.items() if isinstance(v, dict)} for d, rows in scores.items()}
+    return {"scale": scale, "metrics": table, "grids": grids,
+            "units": {d: f"RMSE/MAE in {rows['unit']}" for d, rows in scores.items()}}
