@@ -180,7 +180,7 @@ def search(req: SearchRequest, *, on_note: Note = _quiet, on_iteration: Optional
     """
     from dcnas_deploy.lut.host_tables import StaleTable
     from dcnas_deploy.runtimes.devices import load_device
-    from dcnas_deploy.search.constraints import DEFAULT_DEVICE, build_constraints
+    from dcnas_deploy.search.constraints import DEFAULT_DEVICE, build_constraints, check_host_not_emulated
     from dcnas_deploy.search.evolution import SearchSettings
     from dcnas_deploy.search.inputs import load_supernet_inputs
     from dcnas_deploy.search.run import search_architecture
@@ -217,6 +217,7 @@ def search(req: SearchRequest, *, on_note: Note = _quiet, on_iteration: Optional
         if latency and len(paired) == len(latency):  # otherwise build_constraints says what is wrong
             for name in paired:
                 if name not in luts:
+                    check_host_not_emulated(load_device(name), req.allow_emulated)  # before profiling, not after
                     luts[name] = find(name, deploy, load_device(name).name == stale)
         constraints = build_constraints(deploy, latency, devices, params, macs, luts=luts,
                                         allow_emulated=req.allow_emulated)

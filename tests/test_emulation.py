@@ -155,3 +155,24 @@ def test_search_takes_the_option_the_refusal_names(emulated_lut, tmp_path, monke
     assert refused.exit_code == 2 and ALLOW_EMULATED_OPTION in refused.output
     allowed = CliRunner().invoke(app, base + [ALLOW_EMULATED_OPTION])
     assert isinstance(allowed.exception, Stop), allowed.output
+
+
+def test_search_refuses_an_emulated_host_before_profiling_it(tmp_path, monkeypatch):
+    """No table yet and an emulated measuring host: refused at once, naming the option; nothing profiled."""
+    from dcnas_deploy import api
+    from dcnas_deploy.search import inputs as inputs_mod
+
+    def fake_inputs(run_dir, predictor=None):
+        from dcnas_deploy.presets import load_preset
+
+        return inputs_mod.SupernetInputs(lambda g: g[:, 0] * 0.0, None, load_preset("demo"), COMMITTED_SPACE,
+                                         tmp_path, {})
+
+    profiled = []
+    monkeypatch.setattr(inputs_mod, "load_supernet_inputs", fake_inputs)
+    monkeypatch.setattr("dcnas_deploy.lut.profiler.current_fingerprint", lambda profile: {"emulation": EMULATED})
+    (tmp_path / "checkpoint.pt").write_bytes(b"")
+    req = api.SearchRequest(supernet=tmp_path, out=tmp_path / "a.yaml", latency=["50ms"], devices=["cpu"])
+    with pytest.raises(ConfigError, match=rf"emulated host.*{ALLOW_EMULATED_OPTION}"):
+        api.search(req, lut_for=lambda *a: profiled.append(a) or Path("never"))
+    assert profiled == []

@@ -97,6 +97,20 @@ def check_not_emulated(lut: "LUT", allow_emulated: bool = False) -> None:
                           f"budget then means nothing on the device)")
 
 
+def check_host_not_emulated(profile: "DeviceProfile", allow_emulated: bool = False) -> None:
+    """ConfigError when the host that measures `profile` now is emulated (its fingerprint's `emulation`) and
+    `allow_emulated` is not given: refused before any table is profiled there, not after minutes of profiling."""
+    if allow_emulated:
+        return
+    from dcnas_deploy.lut.profiler import current_fingerprint
+
+    emulated = current_fingerprint(profile).get("emulation")
+    if emulated:
+        raise ConfigError(f"device {profile.name} is measured on an emulated host ({emulated}): its latencies would "
+                          f"time the emulator, not the device, so search will not profile it or hold a budget against "
+                          f"it. Use real hardware, or pass {ALLOW_EMULATED_OPTION} to search anyway")
+
+
 def diverse_genomes(space: SearchSpace, n: int, rng: np.random.Generator) -> np.ndarray:
     """Random genomes whose size varies widely: each genome gets its own skip probability, so cheap
     corners of the space (which uniform sampling almost never reaches) are sampled too."""
