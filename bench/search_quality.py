@@ -71,7 +71,7 @@ def main() -> None:
     models: Dict[str, Any] = {}
     for name, arch in (("searched", searched), ("hand-designed", Arch.from_hex(hand["genome"]))):
         models[name] = stages.run(f"retrain-{name}", {**base, "arch": arch.to_hex()},
-                                  lambda a=arch, n=name: _retrain(a, preset, out / n))["model"]
+                                  lambda a=arch, n=name: api.retrain(a, preset, out / n, init="scratch").to_dict())["model"]
     ev = stages.run("evaluate", {**base, "models": models, "n": args.images, "mb": str(args.middlebury)},
                     lambda: _evaluate(models, preset.space.scale, args.middlebury, args.images))
     rows = [("searched", found["measured_ms"], space.params(searched), ev["searched"]),
@@ -116,12 +116,6 @@ def _baseline(space, lut, device, searched_ms: float, protocol) -> Dict[str, Any
         if ms >= searched_ms:
             return {**tried[-1], "genome": arch.to_hex(), "params": space.params(arch), "tried": tried}
     sys.exit(f"no uniform design measured ≥ {searched_ms:.2f} ms (tried {len(tried)}); lower the budget")
-
-
-def _retrain(arch: Arch, preset, run: Path) -> Dict[str, Any]:
-    from dcnas_deploy import api
-
-    return api.retrain(arch, preset, run, init="scratch").to_dict()
 
 
 def _evaluate(models: Dict[str, str], scale: int, middlebury: Path, n: int) -> Dict[str, Any]:

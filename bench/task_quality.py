@@ -57,12 +57,12 @@ def main() -> None:
                        lambda: _search(out, args.device, budget, lut.file, args.params))
     arch = Arch.from_yaml(found["arch"])
     models = {f"searched, trained on {args.task}": stages.run(
-        "retrain", {**base, "arch": arch.to_hex()}, lambda: _retrain(arch, preset, out / "final"))["model"]}
+        "retrain", {**base, "arch": arch.to_hex()}, lambda: api.retrain(arch, preset, out / "final", init="scratch").to_dict())["model"]}
     if args.depth_too:
         depth = load_preset("cpu-x8")
         models["searched, trained on depth"] = stages.run(
             "retrain-depth", {**base, "depth": depth.to_dict(), "arch": arch.to_hex()},
-            lambda: _retrain(arch, depth, out / "final-depth"))["model"]
+            lambda: api.retrain(arch, depth, out / "final-depth", init="scratch").to_dict())["model"]
     spec = f"{task.procedural}:n={args.images},size={args.size}"
     if args.task == "pansharpening":
         spec += f",bands={preset.space.target_channels}"
@@ -81,12 +81,6 @@ def _search(out: Path, device: str, budget: float, lut: Path, params: Optional[s
     measured = res.chosen_on_device[device]
     return {"arch": str(res.arch_path), "genome": res.genome, "lut_ms": measured["lut_ms"],
             "measured_ms": measured["measured"]["median_ms"], "tried": len(res.closed_loop)}
-
-
-def _retrain(arch: Arch, preset, run: Path) -> Dict[str, Any]:
-    from dcnas_deploy import api
-
-    return api.retrain(arch, preset, run, init="scratch").to_dict()
 
 
 def _evaluate(models: Dict[str, str], scale: int, spec: str, images: Path, task) -> Dict[str, Any]:
